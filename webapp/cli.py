@@ -1,0 +1,60 @@
+"""The `hearth` command: one click group, a thin subcommand per verb."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import click
+
+from webapp import __version__
+from webapp.settings import COEP_POLICIES, DEFAULT_HOST, DEFAULT_PORT, Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hearth")
+def main() -> None:
+    """Hearth: private LLM chat that runs the model in your browser, on your GPU."""
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, envvar="HEARTH_HOST",
+              help="Address to listen on. Anything but 127.0.0.1 exposes Hearth to your network.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              envvar="HEARTH_PORT", help="Port to listen on (0 picks a free one).")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HEARTH_MODELS_DIR",
+              help="Directory of hosted models [default: <user data dir>/models].")
+@click.option("--coep", type=click.Choice(COEP_POLICIES), default="require-corp", show_default=True,
+              envvar="HEARTH_COEP", help="Cross-Origin-Embedder-Policy sent with every page.")
+@click.option("--model-host", "model_hosts", multiple=True, envvar="HEARTH_MODEL_HOSTS",
+              help="Extra origin (e.g. https://models.example.org) the page may download models from. Repeatable.")
+def serve(host: str, port: int, models_dir: Path | None, coep: str, model_hosts: tuple[str, ...]) -> None:
+    """Serve the chat page and the hosted models."""
+    import uvicorn
+
+    from webapp.app import create_app
+
+    settings = Settings(models_dir_override=models_dir, coep=coep, model_hosts=model_hosts)  # type: ignore[arg-type]
+    sock = _bind(host, port)
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Hearth is serving models from {settings.models_dir}")
+    click.echo(f"Open http://{shown_host}:{bound_port}/ in a browser with WebGPU (Chrome, Edge).")
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    server.run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before starting the server, so a busy port is one clear message, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port, or stop what uses it"
+        ) from exc
+    sock.listen(128)
+    return sock

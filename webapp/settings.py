@@ -1,0 +1,67 @@
+"""Settings for one Hearth server: where models live and which headers pages get."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+
+APP_NAME = "hearth"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+CoepPolicy = Literal["require-corp", "credentialless", "off"]
+COEP_POLICIES: tuple[str, ...] = ("require-corp", "credentialless", "off")
+
+# Hosts WebLLM's prebuilt catalogue downloads from (config, weights, and the model libraries).
+# Hugging Face redirects weight downloads to its LFS / Xet CDNs, so those are listed too.
+PREBUILT_MODEL_HOSTS: tuple[str, ...] = (
+    "https://huggingface.co",
+    "https://cdn-lfs.huggingface.co",
+    "https://cdn-lfs-us-1.hf.co",
+    "https://cas-bridge.xethub.hf.co",
+    "https://raw.githubusercontent.com",
+)
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (e.g. ~/.local/share/hearth)."""
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache for heavy build outputs (runtime bitcode, compiled models)."""
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one server needs to know; built by the CLI or by tests."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    # None means "<data_dir>/models".
+    models_dir_override: Path | None = None
+    coep: CoepPolicy = "require-corp"
+    # Extra origins the page may fetch models from (Content-Security-Policy connect-src).
+    model_hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.coep not in COEP_POLICIES:
+            raise ValueError(f"coep must be one of {', '.join(COEP_POLICIES)}, not {self.coep!r}")
+
+    @property
+    def models_dir(self) -> Path:
+        """Directory holding one folder per hosted model, plus libs/ for model libraries."""
+        return (self.models_dir_override or self.data_dir / "models").resolve()
+
+    @property
+    def libs_dir(self) -> Path:
+        """Directory of the hosted model libraries (.wasm), served at /libs/."""
+        return self.models_dir / "libs"
+
+    @property
+    def connect_hosts(self) -> tuple[str, ...]:
+        """Origins besides our own that the page may fetch from."""
+        return PREBUILT_MODEL_HOSTS + tuple(h.rstrip("/") for h in self.model_hosts)
