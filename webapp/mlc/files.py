@@ -1,0 +1,24 @@
+"""Names and limits of the files in an MLC model directory, as WebLLM 0.2.86 fetches them."""
+
+import re
+
+CHAT_CONFIG = "mlc-chat-config.json"
+TENSOR_CACHE = "tensor-cache.json"
+# Conversions older than mlc-llm #3326 wrote this name; WebLLM >= 0.2.80 never asks for it.
+LEGACY_TENSOR_CACHE = "ndarray-cache.json"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+# Hearth's own sidecar: display name and which model library the directory goes with.
+HEARTH_META = "hearth-model.json"
+
+SHARD_PATTERN = re.compile(r"^params_shard_\d+\.bin$")
+# Model ids become URL path segments and directory names: keep them plain.
+MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LIB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,191}\.wasm$")
+
+# Quantization names whose weights or activations are float16 need the WebGPU feature shader-f16.
+F16_FEATURE = "shader-f16"
+
+
+def needs_shader_f16(quantization: str) -> bool:
+    """True when a quantization (e.g. q4f16_1, q0f16) computes in float16."""
+    return "f16" in quantization
