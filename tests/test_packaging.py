@@ -10,12 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CHECK_INSTALLED = """
+from pathlib import Path
 import webapp.paths as paths
 from starlette.testclient import TestClient
 from webapp.app import create_app
 from webapp.settings import Settings
 assert str(paths.STATIC_DIR).startswith({site!r}), paths.STATIC_DIR
-client = TestClient(create_app(Settings(models_dir_override={models!r})))
+client = TestClient(create_app(Settings(models_dir_override=Path({models!r}))))
 for url in ("/", "/library", "/static/vendor/web-llm/index.js", "/static/vendor/htmx.min.js", "/sw.js"):
     assert client.get(url).status_code == 200, url
 print("installed wheel serves the app")
