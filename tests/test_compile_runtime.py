@@ -33,7 +33,8 @@ def runtime_home() -> Path:
 
 def test_runtime_is_llvm_bitcode_in_a_tvm_home_tree(runtime_home: Path) -> None:
     assert runtime_home == runtime.cache_dir() / "runtime" / runtime.runtime_key()
-    for name, path in zip(runtime.RUNTIME_LIBRARIES, runtime.runtime_library_paths(runtime_home), strict=True):
+    libraries = runtime.runtime_library_paths(runtime_home)
+    for name, path in zip(runtime.RUNTIME_LIBRARIES, libraries, strict=True):
         assert path == runtime_home / "web" / "dist" / "wasm" / f"{name}.bc"
         assert path.read_bytes()[:4] == LLVM_BITCODE_MAGIC, path
         assert path.stat().st_size > MIN_BYTES[name], path
@@ -48,7 +49,8 @@ def test_tvm_finds_the_runtime_with_tvm_home(runtime_home: Path, monkeypatch: py
     from tvm.support.emcc import find_wasm_lib
 
     monkeypatch.setenv("TVM_HOME", str(runtime_home))
-    for name, path in zip(runtime.RUNTIME_LIBRARIES, runtime.runtime_library_paths(runtime_home), strict=True):
+    libraries = runtime.runtime_library_paths(runtime_home)
+    for name, path in zip(runtime.RUNTIME_LIBRARIES, libraries, strict=True):
         assert find_wasm_lib(f"{name}.bc") == [str(path)]
 
 
@@ -137,3 +139,90 @@ def test_interrupted_build_leaves_no_cache_entry(tmp_path: Path) -> None:
     assert not (entries / key).exists()
     second_leftovers = set(entries.glob(f".tmp-{key}-*"))
     assert len(second_leftovers) == 1 and not second_leftovers & first_leftovers
+
+
+# Exercises Hearth's stand-in headers natively (the browser test never reaches these paths):
+# fp16 widening of every half value, base64 round trips of every length mod 3, the RPC byte queue.
+HEADER_CHECK_CC = r"""
+#include "src/support/arena.h"
+#include "src/support/base64.h"
+#include "src/support/bytes_io.h"
+#include "src/support/ring_buffer.h"
+#include "src/support/utils.h"
+#include <tvm/support/cuda/nvtx.h>
+#include "builtin_fp16.h"
+#include <cstdio>
+#include <string>
+
+int main(int argc, char** argv) {
+  FILE* out = std::fopen(argv[1], "wb");
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    float value = __extendXfYf2__<uint16_t, uint16_t, 10, float, uint32_t, 23>(uint16_t(bits));
+    std::fwrite(&value, sizeof(value), 1, out);
+  }
+  std::fclose(out);
+  for (int length = 0; length < 40; ++length) {
+    std::string data, text;
+    for (int i = 0; i < length; ++i) data.push_back(char(i * 37 + 11));
+    tvm::support::BytesOutStream sink(&text);
+    tvm::support::Base64OutStream encoder(&sink);
+    encoder.Write(data.data(), data.size());
+    encoder.Finish();
+    if (length == 5) std::printf("base64 %s\n", text.c_str());
+    std::string padded = " \n" + text;
+    tvm::support::BytesInStream source(padded);
+    tvm::support::Base64InStream decoder(&source);
+    decoder.InitPosition();
+    std::string back(length + 4, '?');
+    size_t n = 0, got;
+    while ((got = decoder.Read(&back[n], 2)) > 0) n += got;
+    back.resize(n);
+    if (back != data) std::printf("base64 round trip failed at length %d\n", length);
+  }
+  tvm::support::RingBuffer queue;
+  queue.Write("hello world", 11);
+  char head[6] = {0};
+  queue.Read(head, 5);
+  queue.WriteWithCallback([](void* p, size_t) { std::memcpy(p, "XYZ", 3); return size_t(3); }, 10);
+  std::string rest;
+  while (queue.bytes_available() != 0) {
+    queue.ReadWithCallback([&](const void* p, size_t n) {
+      size_t k = n < 4 ? n : 4;
+      rest.append(static_cast<const char*>(p), k);
+      return k;
+    }, queue.bytes_available());
+  }
+  std::printf("queue %s|%s\n", head, rest.c_str());
+  tvm::support::Arena arena;
+  arena.allocate_<char>(100)[99] = 1;
+  arena.RecycleAll();
+  std::printf("starts %d%d\n", tvm::support::StartsWith("RPCSessionTimeoutError: x", "RPCSessionTimeoutError: "),
+              tvm::support::StartsWith("ab", "abc"));
+  tvm::support::NVTXScopedRange range("unused");
+  return 0;
+}
+"""
+
+
+def test_project_headers_behave(tmp_path: Path) -> None:
+    import numpy as np
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is missing: apt-get install g++")
+    ffi = runtime._package_dir("tvm_ffi")
+    tirx = runtime._package_dir("tvm_tirx")
+    include = runtime.RUNTIME_INCLUDE_DIR
+    (tmp_path / "check.cc").write_text(HEADER_CHECK_CC)
+    subprocess.run(
+        ["g++", "-std=c++17", "-O1", f"-I{include}", f"-I{include / 'include'}",
+         f"-I{include / '3rdparty' / 'compiler-rt'}", f"-I{ffi / 'include'}", f"-I{tirx / 'include'}",
+         "check.cc", "-o", "check", f"-L{ffi / 'lib'}", "-ltvm_ffi", f"-Wl,-rpath,{ffi / 'lib'}"],
+        cwd=tmp_path, check=True, capture_output=True,
+    )  # fmt: skip
+    result = subprocess.run(
+        [str(tmp_path / "check"), str(tmp_path / "fp16.bin")], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines() == ["base64 CzBVep8=", "queue hello| worldXYZ", "starts 10"]
+    widened = np.fromfile(tmp_path / "fp16.bin", dtype=np.float32)
+    expected = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+    assert np.array_equal(widened.view(np.uint32), expected.view(np.uint32))  # bit for bit, NaNs too

@@ -1,4 +1,4 @@
-"""Link a compiled Relax VM executable and the cached TVM web runtime into one WebGPU model library (.wasm)."""
+"""Link a compiled Relax VM executable with the cached TVM web runtime into one WebGPU model library."""
 
 from __future__ import annotations
 
@@ -121,7 +121,8 @@ def link_model_library(
             executable.export_library(str(partial), fcompile=fcompile, workspace_dir=workspace)
         problems = check_tvmjs_interface(read_wasm_interface(partial))
         if problems:
-            raise CompileError(f"{output}: the linked library would not load in WebLLM:\n" + "\n".join(problems))
+            details = "\n".join(problems)
+            raise CompileError(f"{output}: the linked library would not load in WebLLM:\n{details}")
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)

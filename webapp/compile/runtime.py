@@ -1,4 +1,4 @@
-"""Build the TVM web runtime bitcode from the apache-tvm wheel's sources with Debian's emcc, cached by content hash."""
+"""Build the TVM web runtime bitcode from the apache-tvm wheels with Debian's emcc, cached by content hash."""
 
 from __future__ import annotations
 
