@@ -1,0 +1,1 @@
+"""Hearth's own model compiler: TVM web runtime build, WebGPU targets, and linking model libraries."""
