@@ -66,6 +66,7 @@ export class CustomModelForm {
   }
 
   #save() {
+    $("cm-status").textContent = "";
     const input = this.#read();
     input.checked = this.#checkStillValid() ? this.#lastCheck.facts : null;
     const { model, errors } = validateModel(input, this.#takenIds(this.#editingId));

@@ -4,9 +4,7 @@ import { ModelType, prebuiltAppConfig } from "/static/vendor/web-llm/index.js";
 import { SHADER_F16, gpuProblems } from "./gpu.js";
 import { absoluteUrl } from "./urls.js";
 
-export const HOSTED_INDEX_URL = "/models/index.json";
-// Where a model comes from, in the order the picker lists them and ids are looked up.
-export const SOURCES = ["hosted", "custom", "prebuilt"];
+const HOSTED_INDEX_URL = "/models/index.json";
 // A quantization token inside a model id, e.g. "q4f16_1" in "Llama-3.2-1B-Instruct-q4f16_1-MLC".
 const QUANTIZATION_IN_ID = /(?:^|[-.])(q\d+b?f(?:16|32)(?:_\d+)?)(?=$|[-.])/i;
 const MB = 1_000_000;

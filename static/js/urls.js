@@ -26,7 +26,3 @@ export function modelBaseUrl(modelUrl) {
   return base;
 }
 
-/** The file name at the end of a URL's path (e.g. "model.wasm"). */
-export function pathName(url) {
-  return new URL(url, globalThis.location.origin).pathname;
-}

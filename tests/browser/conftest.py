@@ -17,29 +17,35 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.conftest import LiveServer
 from tests.fakemodel import write_fake_model
 from webapp.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
+# A name for 127.0.0.1 that is not "localhost": pages opened through it are not a secure context.
+INSECURE_HOST = "hearth.test"
+QUIET_ARGS = [
     "--no-sandbox",
-    "--enable-unsafe-webgpu",
-    "--enable-features=Vulkan",
-    "--use-vulkan=swiftshader",
-    "--use-webgpu-adapter=swiftshader",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    # Belt and braces with the request guard below: no name but 127.0.0.1 resolves at all.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    # Belt and braces with the request guard below: no name resolves anywhere but here.
+    f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
+# A real WebGPU adapter on the CPU (SwiftShader): no shader-f16, 1 GiB storage buffers.
+WEBGPU_ARGS = [
+    "--enable-unsafe-webgpu",
+    "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader",
+    "--use-webgpu-adapter=swiftshader",
+]
+CHROMIUM_ARGS = QUIET_ARGS + WEBGPU_ARGS
 LOCAL_HOST = "127.0.0.1"
-OUTSIDE = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
+OUTSIDE = re.compile(rf"^(?!https?://(?:127\.0\.0\.1|{re.escape(INSECURE_HOST)})[:/])")
 READY = "html[data-hearth=ready]"
 HOSTED_ID = "Tiny-Llama-q4f32_1"
 NOT_MLC_ID = "not-an-mlc-model"
@@ -105,13 +111,18 @@ def settings(tmp_path: Path, models_dir: Path, no_cors_host: NoCorsHost, closed_
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is missing: run scripts/setup")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -120,10 +131,9 @@ def outside_requests() -> list[str]:
     return []
 
 
-@pytest.fixture
-def context(browser: Browser, live_server: LiveServer, outside_requests: list[str]) -> Iterator[BrowserContext]:
-    """A fresh profile (storage, caches, service workers) whose requests may only go to 127.0.0.1."""
-    context = browser.new_context(base_url=live_server.url, accept_downloads=True)
+def guarded_context(browser: Browser, base_url: str, outside_requests: list[str]) -> BrowserContext:
+    """A fresh profile (storage, caches, service workers) whose requests may only go to this machine."""
+    context = browser.new_context(base_url=base_url, accept_downloads=True)
 
     def block(route):  # type: ignore[no-untyped-def]
         outside_requests.append(route.request.url)
@@ -131,6 +141,12 @@ def context(browser: Browser, live_server: LiveServer, outside_requests: list[st
 
     # Matched by Playwright's driver, so requests to the test servers never wait on Python.
     context.route(OUTSIDE, block)
+    return context
+
+
+@pytest.fixture
+def context(browser: Browser, live_server: LiveServer, outside_requests: list[str]) -> Iterator[BrowserContext]:
+    context = guarded_context(browser, live_server.url, outside_requests)
     yield context
     context.close()
     assert outside_requests == [], f"the page tried to leave the machine: {outside_requests}"
