@@ -126,7 +126,8 @@ export class CustomModelForm {
       if (message && !first) first = control;
     }
     const count = fields.filter((field) => errors[field]).length;
-    $("cm-errors").textContent = count ? `${count === 1 ? "One field needs" : `${count} fields need`} fixing: see below.` : "";
+    const summary = count === 1 ? "One field needs fixing: see below." : `${count} fields need fixing: see below.`;
+    $("cm-errors").textContent = count ? summary : "";
     first?.focus();
     return count === 0;
   }
@@ -152,7 +153,8 @@ function displayValue(value) {
 
 function checkedFacts(facts) {
   const { architecture, quantization, context_window_size, conv_template, total_bytes } = facts;
-  return { architecture, quantization, context_window_size, conv_template, total_bytes, checked_at: new Date().toISOString() };
+  const checked_at = new Date().toISOString();
+  return { architecture, quantization, context_window_size, conv_template, total_bytes, checked_at };
 }
 
 function showCheck(state, parts) {

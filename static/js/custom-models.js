@@ -32,7 +32,9 @@ export function validateModel(input, takenIds = new Set()) {
   const idProblem = modelIdProblem(model.model_id, takenIds);
   if (idProblem) errors.model_id = idProblem;
   if (!model.display_name) errors.display_name = "Give the model a display name.";
-  else if (model.display_name.length > MAX_TEXT) errors.display_name = `Keep the display name under ${MAX_TEXT} characters.`;
+  else if (model.display_name.length > MAX_TEXT) {
+    errors.display_name = `Keep the display name under ${MAX_TEXT} characters.`;
+  }
   const urlProblem = locationProblem(model.model_url, "model URL");
   if (urlProblem) errors.model_url = urlProblem;
   const libProblem = locationProblem(model.model_lib_url, "model library URL") ?? wasmProblem(model.model_lib_url);
@@ -42,9 +44,12 @@ export function validateModel(input, takenIds = new Set()) {
   }
   const ctx = model.context_window_size;
   if (ctx !== null && !(Number.isInteger(ctx) && ctx > 0 && ctx <= MAX_CONTEXT_WINDOW)) {
-    errors.context_window_size = `The context window is a whole number of tokens from 1 to ${MAX_CONTEXT_WINDOW}, or leave it empty.`;
+    errors.context_window_size = "The context window is a whole number of tokens from 1 to "
+      + `${MAX_CONTEXT_WINDOW}, or leave it empty.`;
   }
-  if (model.description.length > MAX_TEXT * 4) errors.description = `Keep the description under ${MAX_TEXT * 4} characters.`;
+  if (model.description.length > MAX_TEXT * 4) {
+    errors.description = `Keep the description under ${MAX_TEXT * 4} characters.`;
+  }
   if (model.required_features === null) {
     errors.required_features = "List WebGPU features as names separated by commas, e.g. shader-f16.";
   }
@@ -66,7 +71,9 @@ function locationProblem(value, label) {
   if (!isModelLocation(value)) {
     return `The ${label} must start with https://, http:// or / (a path on this server).`;
   }
-  if (/[?#]/.test(value)) return `The ${label} cannot have a query (?…) or fragment (#…): WebLLM appends paths to it.`;
+  if (/[?#]/.test(value)) {
+    return `The ${label} cannot have a query (?…) or fragment (#…): WebLLM appends paths to it.`;
+  }
   return null;
 }
 
@@ -114,12 +121,12 @@ export function loadCustomModels(storage = localStorage, now = Date.now()) {
   const backupKey = `${STORAGE_KEY}.corrupt-${now}`;
   storage.setItem(backupKey, raw);
   storage.setItem(STORAGE_KEY, serialize(models));
-  const kept = models.length ? `kept the ${models.length} that could be read` : "the list starts empty";
-  return {
-    models,
-    notice: `Your saved custom models could not all be read (${problem}). The saved text was copied to `
-      + `"${backupKey}" in this browser's storage, and ${kept}.`,
-  };
+  const outcome = models.length
+    ? `could not all be read (${problem}). The saved text was copied to "${backupKey}" in this browser's `
+      + `storage, and the ${models.length} that could be read were kept.`
+    : `could not be read (${problem}). The saved text was copied to "${backupKey}" in this browser's `
+      + "storage, and the list starts empty.";
+  return { models, notice: `Your saved custom models ${outcome}` };
 }
 
 function parseDocument(raw) {

@@ -9,6 +9,9 @@ import { absoluteUrl, modelBaseUrl } from "./urls.js";
 
 const CHAT_CONFIG = "mlc-chat-config.json";
 const TENSOR_CACHE = "tensor-cache.json";
+// A host that answers nothing within this time is reported as too slow rather than waited on forever.
+const CHECK_TIMEOUT_MS = 30_000;
+const PROBE_TIMEOUT_MS = 10_000;
 // The page's own content-policy violations, newest last; a failed fetch is matched against them.
 const violations = [];
 document.addEventListener("securitypolicyviolation", (event) => violations.push(event.blockedURI));
@@ -41,7 +44,13 @@ const MODEL_URL_FIX = "Check the model URL: it should be the folder that holds m
 
 async function fetchJson(url, name) {
   const response = await fetchOrExplain(url, name, MODEL_URL_FIX);
-  const text = await response.text();
+  let text;
+  try {
+    text = await response.text();
+  } catch (error) {
+    throw new CheckFailure(`The download of ${url} broke off (${error.name}). Try Check again; if it keeps `
+      + "failing, the host or the connection is too slow.");
+  }
   try {
     return JSON.parse(text);
   } catch {
@@ -53,8 +62,13 @@ async function fetchJson(url, name) {
 async function fetchOrExplain(url, name, fix) {
   let response;
   try {
-    response = await fetch(url, { cache: "no-store", credentials: "omit" });
-  } catch {
+    const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+    response = await fetch(url, { cache: "no-store", credentials: "omit", signal });
+  } catch (error) {
+    if (error.name === "TimeoutError") {
+      throw new CheckFailure(`Host too slow: ${new URL(url).origin} did not answer within `
+        + `${CHECK_TIMEOUT_MS / 1000} seconds. Check the address, or try again later.`);
+    }
     throw new CheckFailure(await explainFetchFailure(url, name));
   }
   if (response.status === 404) {
@@ -97,6 +111,7 @@ function corsRefused(url) {
     };
     probe.onopen = () => finish(false);
     probe.onerror = () => finish(probe.readyState === EventSource.CLOSED);
+    setTimeout(() => finish(false), PROBE_TIMEOUT_MS);
   });
 }
 

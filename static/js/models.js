@@ -45,32 +45,36 @@ function requiredFeatures(listed, quantization) {
 
 function prebuiltEntry(record) {
   const quantization = quantizationFromId(record.model_id);
+  const features = requiredFeatures(record.required_features, quantization);
   return {
     id: record.model_id,
     name: record.model_id,
     source: "prebuilt",
     quantization,
     size: record.vram_required_MB ? { bytes: record.vram_required_MB * MB, kind: "GPU memory", download: false } : null,
-    needs: { features: requiredFeatures(record.required_features, quantization), bufferBytes: record.buffer_size_required_bytes },
+    needs: { features, bufferBytes: record.buffer_size_required_bytes },
     description: "",
-    record,
+    // Listing shader-f16 makes WebLLM refuse clearly (ShaderF16SupportError) instead of failing later.
+    record: features.length ? { ...record, required_features: features } : record,
   };
 }
 
 function hostedEntry(model) {
+  const quantization = model.quantization ?? "";
+  const features = requiredFeatures(model.required_features, quantization);
   return {
     id: model.id,
     name: model.display_name || model.id,
     source: "hosted",
-    quantization: model.quantization ?? "",
+    quantization,
     size: { bytes: model.total_bytes, kind: "download", download: true },
-    needs: { features: requiredFeatures(model.required_features, model.quantization ?? ""), bufferBytes: 0 },
+    needs: { features, bufferBytes: 0 },
     description: model.description ?? "",
     record: {
       model: absoluteUrl(model.model_url),
       model_id: model.id,
       model_lib: absoluteUrl(model.model_lib_url),
-      required_features: requiredFeatures(model.required_features, model.quantization ?? ""),
+      required_features: features,
     },
   };
 }
@@ -99,7 +103,9 @@ function customEntry(model) {
 
 function customSize(model) {
   if (model.checked) return { bytes: model.checked.total_bytes, kind: "download, checked", download: true };
-  if (model.estimated_size_mb !== null) return { bytes: model.estimated_size_mb * MB, kind: "estimated", download: false };
+  if (model.estimated_size_mb !== null) {
+    return { bytes: model.estimated_size_mb * MB, kind: "estimated", download: false };
+  }
   return null;
 }
 

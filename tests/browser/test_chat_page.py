@@ -56,9 +56,12 @@ def test_f16_prebuilt_model_is_marked_with_its_f32_alternative(chat: Page) -> No
 
 def test_f16_record_without_required_features_still_needs_shader_f16(chat: Page) -> None:
     # WebLLM's Qwen2.5-0.5B q4f16_1 record omits required_features; its quantization gives it away.
-    record = chat.evaluate("""() => hearth.catalogue.appConfig.model_list
-      .find((r) => r.model_id === "Qwen2.5-0.5B-Instruct-q4f16_1-MLC")""")
-    assert "required_features" not in record
+    qwen = "Qwen2.5-0.5B-Instruct-q4f16_1-MLC"
+    original = chat.evaluate(f"""async () => (await import("/static/vendor/web-llm/index.js"))
+      .prebuiltAppConfig.model_list.find((r) => r.model_id === "{qwen}")""")
+    assert "required_features" not in original
+    record = chat.evaluate(f"hearth.catalogue.appConfig.model_list.find((r) => r.model_id === '{qwen}')")
+    assert record["required_features"] == ["shader-f16"], "the page adds what the record omits"
     option = chat.locator('#model-select option[value="Qwen2.5-0.5B-Instruct-q4f16_1-MLC"]')
     assert option.get_attribute("class") == "unrunnable"
     assert option.get_attribute("data-alternative") == "Qwen2.5-0.5B-Instruct-q4f32_1-MLC"
@@ -86,3 +89,13 @@ def test_loading_a_model_whose_library_is_not_wasm_fails_in_plain_words(chat: Pa
     assert any(url.endswith(f"/libs/{HOSTED_ID}.wasm") for url in requested)
     assert chat.is_enabled("#load-model"), "a failed load must leave the picker usable"
     assert chat.is_disabled("#send")
+
+
+def test_library_page_shares_the_shell_without_console_errors(page: Page, events: PageEvents) -> None:
+    page.goto("/library")
+    page.wait_for_function("navigator.serviceWorker.ready.then(() => true)")
+    page.click("text=Tiny Llama")
+    page.wait_for_selector("#model-detail h2")
+    assert page.inner_text("#model-detail h2") == "Tiny Llama"
+    assert events.console_errors == []
+    assert events.page_errors == []
