@@ -32,6 +32,7 @@ def vendor(node_modules: Path = NODE_MODULES, target: Path = VENDOR) -> dict[str
     """Copy every file in FILES plus each package's licence; return package -> version."""
     versions: dict[str, str] = {}
     staging = Path(tempfile.mkdtemp(prefix=".vendor-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; these files are served to anyone
     try:
         for package, files in FILES.items():
             package_dir = node_modules / package

@@ -16,13 +16,19 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
-from webapp.catalog import HostedModel, scan_models
+from webapp.catalog import LIBS_DIR_NAME, HostedModel, scan_models
 from webapp.mlc.files import LIB_NAME_PATTERN, MODEL_ID_PATTERN
 from webapp.settings import Settings
 
 REVISION = "main"
 # One path segment: no separators, no NUL, no leading dot (so no "." / ".." / hidden files).
 SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
+
+
+class ModelFileResponse(FileResponse):
+    """A file streamed in 1 MiB chunks: weights are big, and memory must not grow with them."""
+
+    chunk_size = 1024 * 1024
 
 
 class PathRefused(Exception):
@@ -50,10 +56,11 @@ def resolve_inside(root: Path, *names: str) -> Path:
 def model_file(request: Request) -> Response:
     """GET/HEAD one file of a hosted model directory, with Range, ETag and 304 support."""
     settings: Settings = request.app.state.settings
-    params = request.path_params
-    if params["revision"] != REVISION or not MODEL_ID_PATTERN.match(params["model_id"]):
+    model_id, revision = request.path_params["model_id"], request.path_params["revision"]
+    # libs/ lives beside the model directories but is not a model.
+    if revision != REVISION or model_id == LIBS_DIR_NAME or not MODEL_ID_PATTERN.match(model_id):
         return PlainTextResponse("not found", status_code=404)
-    return _serve(request, settings.models_dir, params["model_id"], params["file"])
+    return _serve(request, settings.models_dir, model_id, request.path_params["file"])
 
 
 def model_lib(request: Request) -> Response:
@@ -95,7 +102,7 @@ def _serve(request: Request, root: Path, *names: str) -> Response:
         path = resolve_inside(root, *names)
     except PathRefused as refused:
         return PlainTextResponse(str(refused), status_code=refused.status)
-    response = FileResponse(path, stat_result=path.stat())
+    response = ModelFileResponse(path, stat_result=path.stat())
     if is_not_modified(response.headers, request.headers):
         return not_modified(response)
     return response
