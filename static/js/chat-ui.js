@@ -46,21 +46,24 @@ export class ChatView {
     if (!text || !this.#ready || this.#generating) return;
     $("chat-error").hidden = true;
     $("prompt").value = "";
+    // "New chat" swaps in a fresh array: a reply that ends after that belongs to no conversation.
+    const messages = this.#messages;
     const question = { role: "user", content: text };
-    this.#messages.push(question);
-    saveConversation(this.#messages);
+    messages.push(question);
+    saveConversation(messages);
     const questionView = this.#appendMessage(question);
     const replyView = this.#appendMessage({ role: "assistant", content: "" });
     // Screen readers announce the reply once it is whole, not token by token.
     replyView.item.setAttribute("aria-busy", "true");
     this.#setGenerating(true);
     try {
-      const reply = await this.#engine.reply(engineMessages(this.#messages), throttled(replyView.body));
-      this.#finishReply(replyView, reply);
+      const reply = await this.#engine.reply(engineMessages(messages), throttled(replyView.body));
+      if (messages === this.#messages) this.#finishReply(replyView, reply);
     } catch (error) {
+      if (messages !== this.#messages) return;
       // The exchange failed: take it back out, and give the person their words back.
-      this.#messages.pop();
-      saveConversation(this.#messages);
+      messages.pop();
+      saveConversation(messages);
       questionView.item.remove();
       replyView.item.remove();
       $("prompt").value = text;

@@ -17,6 +17,8 @@ document.addEventListener("securitypolicyviolation",
 
 
 def test_chat_page_loads_without_console_errors_or_csp_violations(page: Page, events: PageEvents) -> None:
+    requested: list[str] = []
+    page.context.on("request", lambda request: requested.append(request.url))
     page.add_init_script(CSP_WATCH)
     page.goto("/")
     page.wait_for_selector(READY)
@@ -25,6 +27,8 @@ def test_chat_page_loads_without_console_errors_or_csp_violations(page: Page, ev
     assert events.console_errors == []
     assert events.page_errors == []
     assert page.title() == "Chat · Hearth"
+    downloads = [url for url in requested if "/resolve/" in url or "/libs/" in url]
+    assert downloads == [], "nothing of a model is fetched before the person asks to load one"
 
 
 def test_capability_check_names_swiftshader_and_the_missing_shader_f16(chat: Page) -> None:
@@ -80,6 +84,8 @@ def test_loading_a_model_whose_library_is_not_wasm_fails_in_plain_words(chat: Pa
     """The worker really fetches the hosted model and compiles its library, which is random bytes."""
     requested: list[str] = []
     chat.context.on("request", lambda request: requested.append(request.url))
+    workers: list[str] = []
+    chat.on("worker", lambda worker: workers.append(worker.url))
     chat.select_option("#model-select", HOSTED_ID)
     chat.click("#load-model")
     chat.wait_for_selector("#engine-status[data-state=error]", timeout=60_000)
@@ -87,6 +93,7 @@ def test_loading_a_model_whose_library_is_not_wasm_fails_in_plain_words(chat: Pa
     assert chat.text_content("#engine-error-detail").startswith("CompileError")
     assert any(url.endswith(f"/models/{HOSTED_ID}/resolve/main/mlc-chat-config.json") for url in requested)
     assert any(url.endswith(f"/libs/{HOSTED_ID}.wasm") for url in requested)
+    assert [url.removeprefix(chat.url.rstrip("/")) for url in workers] == ["/static/js/worker.js"]
     assert chat.is_enabled("#load-model"), "a failed load must leave the picker usable"
     assert chat.is_disabled("#send")
 
