@@ -1,6 +1,7 @@
 /** Numbers as people read them: sizes and speeds. */
 
-const UNITS = ["bytes", "KB", "MB", "GB", "TB"];
+// The SI symbols, as Jinja's filesizeformat writes them on the server-rendered pages.
+const UNITS = ["bytes", "kB", "MB", "GB", "TB"];
 
 /** 1536000 → "1.5 MB" (decimal units, as download sizes are usually quoted). */
 export function formatBytes(bytes) {

@@ -74,7 +74,7 @@ def test_f16_record_without_required_features_still_needs_shader_f16(chat: Page)
 def test_hosted_model_is_listed_first_with_its_download_size_and_absolute_urls(chat: Page, live_server) -> None:
     first = chat.locator("#model-select optgroup").first
     assert first.get_attribute("label") == "On this server"
-    assert first.locator("option").first.inner_text() == "Tiny Llama · 68.8 KB"
+    assert first.locator("option").first.inner_text() == "Tiny Llama · 68.8 kB"
     record = chat.evaluate(f"hearth.catalogue.byId.get('{HOSTED_ID}').record")
     assert record["model"] == f"{live_server.url}/models/{HOSTED_ID}/resolve/main/"
     assert record["model_lib"] == f"{live_server.url}/libs/{HOSTED_ID}.wasm"
