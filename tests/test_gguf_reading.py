@@ -53,14 +53,19 @@ def q8_0_blocks(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     return raw.reshape(rows, -1), (q * scale[..., None].astype(np.float32)).reshape(rows, cols)
 
 
-ENCODERS = {"Q4_1": q4_1_blocks, "Q4_0": q4_0_blocks, "Q8_0": q8_0_blocks}
+def bf16_values(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    bits = (RNG.standard_normal((rows, cols)).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    return bits.view(np.uint8).reshape(rows, -1), (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+ENCODERS = {"Q4_1": q4_1_blocks, "Q4_0": q4_0_blocks, "Q8_0": q8_0_blocks, "BF16": bf16_values}
 
 
 def write_tiny_llama(path: Path, arch: str = "llama", drop: str | None = None,
                      types: dict[str, str] | None = None, extra: dict[str, object] | None = None,
                      ) -> dict[str, np.ndarray]:
     """A two-layer Llama GGUF with every tensor type Hearth decodes; returns each tensor's values (GGUF layout)."""
-    types = {"attn_q": "Q4_1", "attn_k": "Q4_0", "attn_v": "F16", "attn_output": "Q4_1",
+    types = {"attn_q": "Q4_1", "attn_k": "Q4_0", "attn_v": "F16", "attn_output": "BF16",
              "ffn_gate": "Q8_0", "ffn_up": "Q4_1", "ffn_down": "F32", **(types or {})}
     tokens = [chr(c) for c in range(33, 127)] + ["Ġ", "Ġa", "<|im_start|>", "<|im_end|>"]
     writer = gguf.GGUFWriter(path, arch)
@@ -193,6 +198,7 @@ def test_gguf_smollm2_chat_settings(smollm2_checkpoint) -> None:
     assert checkpoint.stop_token_ids == [2, 0]  # <|im_end|> (EOS), <|endoftext|>
     assert conv["stop_token_ids"] == [2, 0] and conv["stop_str"] == ["<|im_end|>"]
     assert checkpoint.generation_defaults == {}  # this GGUF carries no general.sampling.* keys
+    assert checkpoint.tokenizer_info["token_postproc_method"] == "byte_level"
 
 
 CHATML_NO_DEFAULT_SYSTEM = (

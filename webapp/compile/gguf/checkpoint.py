@@ -46,6 +46,13 @@ class GGUFCheckpoint:
         for tensor in self._tensors:
             yield tensor.name, tensor
 
+    @property
+    def tokenizer_info(self) -> dict[str, Any]:
+        """mlc-chat-config.json's tokenizer_info: how WebLLM's grammar engine reads the token table."""
+        # Every tokenizer this package builds is byte-level BPE with no space added or stripped.
+        return {"token_postproc_method": "byte_level", "prepend_space_in_encode": False,
+                "strip_space_in_decode": False}
+
     def tokenizer_config(self) -> dict[str, Any]:
         """A minimal Hugging Face tokenizer_config.json: special tokens and the chat template."""
         vocab = self.vocabulary
