@@ -118,12 +118,20 @@ def smollm2_metadata(smollm2: Path) -> list[tuple[str, object, list]]:
             if not key.startswith("GGUF.") and key != "general.architecture"]
 
 
-def _relabelled_vocab(metadata, target: Path, pre: str, drop: tuple[str, ...] = ()) -> Path:
-    """A tensor-less GGUF: SmolLM2's metadata under another pre-tokenizer name (llama.cpp loads it vocab-only)."""
+def _relabelled_vocab(metadata, target: Path, pre: str, drop: tuple[str, ...] = (),
+                      tokens: dict[int, tuple[str, int]] | None = None) -> Path:
+    """A tensor-less GGUF: SmolLM2's metadata under another pre-tokenizer name (llama.cpp loads it vocab-only).
+
+    `tokens` replaces some tokens' text and type: {id: (text, gguf token type)}.
+    """
     writer = gguf.GGUFWriter(target, "llama")
     for key, value, types in metadata:
         if key in drop:
             continue
+        if tokens and key in ("tokenizer.ggml.tokens", "tokenizer.ggml.token_type"):
+            value = list(value)
+            for token_id, (text, kind) in tokens.items():
+                value[token_id] = text if key == "tokenizer.ggml.tokens" else kind
         sub_type = types[-1] if types[0] == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(key, pre if key == "tokenizer.ggml.pre" else value, types[0], sub_type=sub_type)
     writer.write_header_to_file()
@@ -152,6 +160,28 @@ def test_gguf_other_pre_tokenizers_match_llama_cpp(relabelled, text: str) -> Non
     for add_bos in (False, True):
         expected = reference.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         assert _encode(tok, text, special=True, add_special=add_bos) == expected
+
+
+USER_DEFINED = {15: ("<tool>", 4), 16: (" hello wörld", 4)}  # llama.cpp stores these as plain text
+
+
+@pytest.fixture(scope="module")
+def user_defined(smollm2_metadata, tmp_path_factory) -> tuple[tokenizers.Tokenizer, llama_cpp.Llama]:
+    path = _relabelled_vocab(smollm2_metadata, tmp_path_factory.mktemp("user") / "user.gguf", "smollm",
+                             tokens=USER_DEFINED)
+    tok = tokenizers.Tokenizer.from_str(tokenizer_json(read_vocabulary(GGUFFile(path))))
+    return tok, llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+
+
+@pytest.mark.parametrize("text", ["say hello wörld now", "a<tool>b hello wörld<|im_end|>", "hello world"])
+def test_gguf_user_defined_tokens_match_llama_cpp(user_defined, text: str) -> None:
+    tok, reference = user_defined
+    for special in (True, False):  # user-defined tokens are matched either way
+        expected = reference.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+        assert _encode(tok, text, special=special, add_special=False) == expected
+    ids = _encode(tok, text, special=True, add_special=False)
+    assert tok.decode(ids, skip_special_tokens=False) == text
+    assert reference.detokenize(ids, special=True).decode("utf-8") == text
 
 
 def test_gguf_tokenizer_json_declares_smollm2_specials(ours, tokenizer_text: str) -> None:

@@ -58,20 +58,6 @@ PRE_TOKENIZERS: dict[str, PreTokenizer] = {
 }
 
 
-def byte_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible map from bytes to printable characters, which byte-level BPE vocabularies use."""
-    # Printable Latin-1 bytes stand for themselves; the rest (controls, space, soft hyphen...) are moved
-    # to code points from 256 upwards, in byte order.
-    kept = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
-    table = {b: chr(b) for b in kept}
-    shifted = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + shifted)
-            shifted += 1
-    return table
-
-
 @dataclass(frozen=True)
 class Vocabulary:
     """The tokenizer part of a GGUF's metadata."""
@@ -145,7 +131,8 @@ def tokenizer_json(vocab: Vocabulary, source: str = "the GGUF file") -> str:
 
 
 def _tokenizer_dict(vocab: Vocabulary, pre: PreTokenizer) -> dict[str, Any]:
-    to_unicode = byte_to_unicode()
+    # Added tokens keep their GGUF text as the vocabulary key: llama.cpp's converter stores user-defined
+    # tokens as plain text (not byte-level text), and `tokenizers` finds an added token's id by its text.
     model_vocab: dict[str, int] = {}
     added = []
     for token_id, text in enumerate(vocab.tokens):
@@ -156,9 +143,6 @@ def _tokenizer_dict(vocab: Vocabulary, pre: PreTokenizer) -> dict[str, Any]:
                 # Matched on the raw text, before byte-level mapping, as llama.cpp does.
                 "normalized": False, "special": vocab.is_special(token_id),
             })
-            if kind == USER_DEFINED and not vocab.is_special(token_id):
-                # llama.cpp's converter stores user-defined tokens as plain text, not byte-level text.
-                text = "".join(to_unicode[b] for b in text.encode("utf-8"))
         # Later duplicates win, as in llama.cpp's token_to_id map.
         model_vocab[text] = token_id
     merges = []
