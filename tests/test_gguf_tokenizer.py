@@ -13,7 +13,8 @@ llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is the ref
 
 from webapp.compile.gguf import GGUFError, load_gguf_checkpoint, packaged_gguf  # noqa: E402
 from webapp.compile.gguf.reader import GGUFFile  # noqa: E402
-from webapp.compile.gguf.tokenizer import read_vocabulary, tokenizer_json  # noqa: E402
+from webapp.compile.gguf.tokenizer import tokenizer_json  # noqa: E402
+from webapp.compile.gguf.vocab import read_vocabulary  # noqa: E402
 
 CORPUS = [
     "Hello world",

@@ -9,7 +9,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from webapp.compile.gguf.reader import GGUFFile, shortest_float32
-from webapp.compile.gguf.tokenizer import EOG_TEXTS, Vocabulary
+from webapp.compile.gguf.vocab import EOG_TEXTS, Vocabulary
 
 SYSTEM = "{system_message}"
 # Probe conversations; the marker texts cannot occur in a template.

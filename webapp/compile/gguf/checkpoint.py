@@ -14,7 +14,8 @@ from webapp.compile.gguf.chat import conversation_template, generation_defaults,
 from webapp.compile.gguf.config import hf_config
 from webapp.compile.gguf.reader import GGUFError, GGUFFile
 from webapp.compile.gguf.tensors import GGUFTensor, llama_tensors
-from webapp.compile.gguf.tokenizer import Vocabulary, read_vocabulary, tokenizer_json
+from webapp.compile.gguf.tokenizer import tokenizer_json
+from webapp.compile.gguf.vocab import Vocabulary, read_vocabulary
 
 # Little-endian, as the safetensors format requires.
 _SAFETENSORS_DTYPES = {"float32": ("F32", "<f4"), "float16": ("F16", "<f2")}
@@ -49,7 +50,10 @@ class GGUFCheckpoint:
     @property
     def tokenizer_info(self) -> dict[str, Any]:
         """mlc-chat-config.json's tokenizer_info: how WebLLM's grammar engine reads the token table."""
-        # Every tokenizer this package builds is byte-level BPE with no space added or stripped.
+        if self.vocabulary.model == "llama":  # SentencePiece: "▁" for spaces, <0xNN> byte tokens
+            space = self.vocabulary.add_space_prefix
+            return {"token_postproc_method": "byte_fallback", "prepend_space_in_encode": space,
+                    "strip_space_in_decode": space}
         return {"token_postproc_method": "byte_level", "prepend_space_in_encode": False,
                 "strip_space_in_decode": False}
 

@@ -6,16 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from webapp.compile.gguf.reader import GGUFError, GGUFFile
-
-# GGUF token types (gguf.TokenType); llama.cpp matches CONTROL, USER_DEFINED and UNKNOWN tokens in text.
-NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
-
-# Token texts llama.cpp treats as end-of-generation (and as control tokens) whatever their stored type.
-EOG_TEXTS = (
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-    "<|end_of_text|>", "<EOT>",
-)
+from webapp.compile.gguf.reader import GGUFError
+from webapp.compile.gguf.sentencepiece import sentencepiece_tokenizer
+from webapp.compile.gguf.vocab import Vocabulary, added_tokens, post_processor
 
 # The pre-tokenizer regexes of llama.cpp's llama-vocab.cpp, as Hugging Face pre-tokenizers.
 # GPT-2's own split is ByteLevel(use_regex=True); llama.cpp implements the same regex by hand.
@@ -58,68 +51,14 @@ PRE_TOKENIZERS: dict[str, PreTokenizer] = {
 }
 
 
-@dataclass(frozen=True)
-class Vocabulary:
-    """The tokenizer part of a GGUF's metadata."""
-
-    model: str  # tokenizer.ggml.model: "gpt2" (byte-level BPE), "llama" (SentencePiece)...
-    pre: str | None
-    tokens: list[str]
-    token_types: list[int]
-    merges: list[str]
-    bos_id: int | None
-    eos_id: int | None
-    unk_id: int | None
-    pad_id: int | None
-    add_bos: bool
-    add_eos: bool
-
-    def is_special(self, token_id: int) -> bool:
-        """True for tokens llama.cpp only matches in text when asked to parse special tokens."""
-        kind = self.token_types[token_id]
-        return kind in (CONTROL, UNKNOWN) or (kind == USER_DEFINED and self.tokens[token_id] in EOG_TEXTS)
-
-
-def read_vocabulary(gf: GGUFFile) -> Vocabulary:
-    """Read and check the tokenizer metadata."""
-    tokens = gf.get_list("tokenizer.ggml.tokens")
-    types = gf.get("tokenizer.ggml.token_type") or [NORMAL] * len(tokens)
-    if len(types) < len(tokens):
-        raise GGUFError(f"{gf.path}: tokenizer.ggml.token_type has {len(types)} entries for {len(tokens)} tokens.")
-
-    def token_id(name: str) -> int | None:
-        value = gf.get(f"tokenizer.ggml.{name}_token_id")
-        if value is None:
-            return None
-        if not 0 <= int(value) < len(tokens):
-            raise GGUFError(f"{gf.path}: tokenizer.ggml.{name}_token_id {value} is outside the vocabulary.")
-        return int(value)
-
-    model = gf.get_str("tokenizer.ggml.model")
-    return Vocabulary(
-        model=model,
-        pre=gf.get("tokenizer.ggml.pre"),
-        tokens=tokens,
-        token_types=[int(t) for t in types[: len(tokens)]],
-        merges=gf.get_list("tokenizer.ggml.merges") if model == "gpt2" else [],
-        bos_id=token_id("bos"),
-        eos_id=token_id("eos"),
-        unk_id=token_id("unknown"),
-        pad_id=token_id("padding"),
-        # llama.cpp's defaults for BPE vocabularies; the llama3 family turns add_bos on.
-        add_bos=bool(gf.get("tokenizer.ggml.add_bos_token", gf.get("tokenizer.ggml.pre") in
-                            ("llama3", "llama-v3", "llama-bpe", "falcon3"))),
-        add_eos=bool(gf.get("tokenizer.ggml.add_eos_token", False)),
-    )
-
-
 def tokenizer_json(vocab: Vocabulary, source: str = "the GGUF file") -> str:
-    """The tokenizer.json text (Hugging Face `tokenizers` format) for a byte-level BPE vocabulary."""
+    """The tokenizer.json text (Hugging Face `tokenizers` format) for a byte-level BPE or SentencePiece vocabulary."""
+    if vocab.model == "llama":
+        return json.dumps(sentencepiece_tokenizer(vocab), ensure_ascii=False)
     if vocab.model != "gpt2":
-        kind = "SentencePiece" if vocab.model == "llama" else repr(vocab.model)
         raise GGUFError(
-            f"{source} uses a {kind} tokenizer; Hearth converts byte-level BPE (\"gpt2\") GGUF tokenizers only. "
-            f"Compile the Hugging Face checkpoint, which carries its own tokenizer.json."
+            f"{source} uses the tokenizer model {vocab.model!r}; Hearth converts byte-level BPE (\"gpt2\") and "
+            f"SentencePiece (\"llama\") GGUF tokenizers. Compile the Hugging Face checkpoint instead."
         )
     pre = PRE_TOKENIZERS.get(vocab.pre or "")
     if pre is None:
@@ -127,24 +66,14 @@ def tokenizer_json(vocab: Vocabulary, source: str = "the GGUF file") -> str:
             f"{source} has the pre-tokenizer {vocab.pre!r}, which Hearth does not reproduce (it knows "
             f"{', '.join(sorted(PRE_TOKENIZERS))}). Compile the Hugging Face checkpoint instead."
         )
-    return json.dumps(_tokenizer_dict(vocab, pre), ensure_ascii=False)
+    return json.dumps(_byte_level_tokenizer(vocab, pre), ensure_ascii=False)
 
 
-def _tokenizer_dict(vocab: Vocabulary, pre: PreTokenizer) -> dict[str, Any]:
+def _byte_level_tokenizer(vocab: Vocabulary, pre: PreTokenizer) -> dict[str, Any]:
     # Added tokens keep their GGUF text as the vocabulary key: llama.cpp's converter stores user-defined
     # tokens as plain text (not byte-level text), and `tokenizers` finds an added token's id by its text.
-    model_vocab: dict[str, int] = {}
-    added = []
-    for token_id, text in enumerate(vocab.tokens):
-        kind = vocab.token_types[token_id]
-        if kind in (CONTROL, UNKNOWN, USER_DEFINED) or vocab.is_special(token_id):
-            added.append({
-                "id": token_id, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
-                # Matched on the raw text, before byte-level mapping, as llama.cpp does.
-                "normalized": False, "special": vocab.is_special(token_id),
-            })
-        # Later duplicates win, as in llama.cpp's token_to_id map.
-        model_vocab[text] = token_id
+    # Later duplicates win, as in llama.cpp's token_to_id map.
+    model_vocab = {text: token_id for token_id, text in enumerate(vocab.tokens)}
     merges = []
     for merge in vocab.merges:
         # llama.cpp splits at the first space after the first character.
@@ -160,10 +89,10 @@ def _tokenizer_dict(vocab: Vocabulary, pre: PreTokenizer) -> dict[str, Any]:
         "version": "1.0",
         "truncation": None,
         "padding": None,
-        "added_tokens": added,
+        "added_tokens": added_tokens(vocab),
         "normalizer": None,
         "pre_tokenizer": pre.hf,
-        "post_processor": _post_processor(vocab),
+        "post_processor": post_processor(vocab),
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
         "model": {
             "type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
@@ -171,26 +100,3 @@ def _tokenizer_dict(vocab: Vocabulary, pre: PreTokenizer) -> dict[str, Any]:
             "ignore_merges": pre.ignore_merges, "vocab": model_vocab, "merges": merges,
         },
     }
-
-
-def _post_processor(vocab: Vocabulary) -> dict[str, Any] | None:
-    # `add_special_tokens=True` in Hugging Face is llama.cpp's add_special: BOS/EOS as the GGUF asks.
-    single: list[dict[str, Any]] = []
-    special: dict[str, Any] = {}
-    for wanted, token_id in ((vocab.add_bos, vocab.bos_id), (vocab.add_eos, vocab.eos_id)):
-        if wanted and token_id is None:
-            raise GGUFError("the GGUF asks to add a BOS/EOS token but does not say which token that is.")
-    if vocab.add_bos:
-        bos = vocab.tokens[vocab.bos_id]  # type: ignore[index]
-        single.append({"SpecialToken": {"id": bos, "type_id": 0}})
-        special[bos] = {"id": bos, "ids": [vocab.bos_id], "tokens": [bos]}
-    single.append({"Sequence": {"id": "A", "type_id": 0}})
-    if vocab.add_eos:
-        eos = vocab.tokens[vocab.eos_id]  # type: ignore[index]
-        single.append({"SpecialToken": {"id": eos, "type_id": 0}})
-        special[eos] = {"id": eos, "ids": [vocab.eos_id], "tokens": [eos]}
-    if not special:
-        return None
-    pair = single + [item if "SpecialToken" in item else {"Sequence": {"id": "B", "type_id": 1}}
-                     for item in single]
-    return {"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": special}
