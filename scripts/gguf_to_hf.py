@@ -1,4 +1,4 @@
-"""Read a GGUF as Hearth's compiler does: report what it holds and how long reading took; optionally write HF files."""
+"""Read a GGUF as Hearth's compiler does: report what it holds and how long it took; optionally write HF files."""
 
 from __future__ import annotations
 

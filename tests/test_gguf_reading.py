@@ -314,6 +314,6 @@ def test_gguf_missing_metadata_is_named(tmp_path: Path, key: str) -> None:
 
 
 def test_gguf_unsupported_tensor_type_is_named(tmp_path: Path) -> None:
-    write_tiny_llama(tmp_path / "q5.gguf", types={"ffn_up": "Q5_0"})
-    with pytest.raises(GGUFError, match="blk.0.ffn_up.weight is stored as Q5_0.*Pick a Q4_0, Q4_1, Q8_0 or F16"):
-        load_gguf_checkpoint(tmp_path / "q5.gguf")
+    write_tiny_llama(tmp_path / "iq.gguf", types={"ffn_up": "IQ4_NL"})
+    with pytest.raises(GGUFError, match="blk.0.ffn_up.weight is stored as IQ4_NL.*Pick a GGUF quantized with"):
+        load_gguf_checkpoint(tmp_path / "iq.gguf")

@@ -30,10 +30,11 @@ _GLOBAL_NAMES = {
 }
 _LAYER_PATTERN = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
 
-# Types whose values Hearth decodes; llama.cpp's K-quants and others would need more work.
+# Types Hearth decodes (with gguf.quants, checked against ggml's own dequantize_row_* functions). The
+# i-quants (IQ*), ternary and FP4 types are left out: they are rare for the small models Hearth runs.
 FLOAT_TYPES = ("F32", "F16", "BF16")
-BLOCK_TYPES = ("Q4_0", "Q4_1", "Q8_0")
-QK = 32  # elements per block for Q4_0, Q4_1 and Q8_0
+BLOCK_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
+QK = 32  # elements per Q4_0/Q4_1 block
 
 
 def hf_name(gguf_name: str) -> str:
@@ -149,7 +150,7 @@ def llama_tensors(gf: GGUFFile, config: dict[str, Any]) -> list[GGUFTensor]:
         if type_name not in FLOAT_TYPES + BLOCK_TYPES:
             raise GGUFError(
                 f"{gf.path}: tensor {record.name} is stored as {type_name}; Hearth's GGUF reader decodes "
-                f"{', '.join(FLOAT_TYPES + BLOCK_TYPES)}. Pick a Q4_0, Q4_1, Q8_0 or F16 GGUF."
+                f"{', '.join(FLOAT_TYPES + BLOCK_TYPES)}. Pick a GGUF quantized with one of those (e.g. Q4_K_M)."
             )
         heads = None
         if ".self_attn.q_proj." in name:
