@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.compile.gguf.reader import GGUFError, GGUFFile, shortest_float32
+from webapp.compile.gguf.reader import OTHER_BACKEND_HINT, GGUFError, GGUFFile, shortest_float32
 
-# Hugging Face's LlamaConfig default; GGUFs without the key were converted from configs that used it.
-DEFAULT_RMS_NORM_EPS = 1e-6
+# llama.cpp's default when a Llama GGUF has no llama.rope.freq_base.
 DEFAULT_ROPE_THETA = 10000.0
 
 
@@ -15,6 +14,8 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
     """The Hugging Face config of a Llama GGUF (shapes, norms, rope, special token ids)."""
     arch = gf.check_architecture()
     key = f"{arch}."
+    if gf.get(key + "expert_count", 0):
+        raise GGUFError(f"{gf.path} holds a mixture-of-experts model (Mixtral style). {OTHER_BACKEND_HINT}")
     hidden = gf.get_int(key + "embedding_length")
     n_heads = gf.get_int(key + "attention.head_count")
     n_kv_heads = gf.get_int(key + "attention.head_count_kv", default=n_heads)
@@ -52,8 +53,7 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
         "num_hidden_layers": gf.get_int(key + "block_count"),
         "head_dim": head_dim,
         "hidden_act": "silu",
-        "rms_norm_eps": shortest_float32(
-            gf.get_float(key + "attention.layer_norm_rms_epsilon", DEFAULT_RMS_NORM_EPS)),
+        "rms_norm_eps": shortest_float32(gf.get_float(key + "attention.layer_norm_rms_epsilon")),
         "rope_theta": shortest_float32(gf.get_float(key + "rope.freq_base", DEFAULT_ROPE_THETA)),
         "rope_scaling": _rope_scaling(gf, key),
         "max_position_embeddings": gf.get_int(key + "context_length"),

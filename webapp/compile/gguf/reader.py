@@ -48,10 +48,6 @@ class GGUFFile:
         """The `general.architecture` value, e.g. "llama"."""
         return self.get_str("general.architecture")
 
-    def has(self, key: str) -> bool:
-        """True when the metadata has this key."""
-        return key in self.reader.fields
-
     def get(self, key: str, default: Any = None) -> Any:
         """One metadata value as a Python scalar, string or list (strings decoded as UTF-8)."""
         field = self.reader.fields.get(key)

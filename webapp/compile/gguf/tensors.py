@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import gguf
 import numpy as np
@@ -71,7 +71,7 @@ class Q4Blocks:
     ggml_type: str  # "Q4_0" or "Q4_1"
     q: np.ndarray  # uint8 [rows, cols], each 0..15, in element order
     scale: np.ndarray  # float16 [rows, cols // 32]
-    minimum: np.ndarray  # float16 [rows, cols // 32]; for Q4_0 it is -8 * scale (kept exact in float32)
+    minimum: np.ndarray  # float16 [rows, cols // 32]; Q4_0 has none stored, it is -8 * scale (exact)
 
     def dequantize(self) -> np.ndarray:
         """float32 [rows, cols], the same values ggml computes."""
@@ -93,8 +93,8 @@ class GGUFTensor:
     gguf_name: str
     ggml_type: str  # e.g. "Q4_1", "Q8_0", "F32"
     shape: tuple[int, ...]  # Hugging Face shape: (out_features, in_features) for matrices
-    _record: Any  # gguf.ReaderTensor
-    _unpermute_heads: int | None  # head count of the Q/K permutation to undo, or None
+    _record: Any = field(repr=False)  # gguf.ReaderTensor: metadata and a memory-mapped view of the data
+    _unpermute_heads: int | None = None  # head count of the Q/K permutation to undo, or None
 
     @property
     def nbytes(self) -> int:
@@ -197,8 +197,3 @@ def _check_complete(gf: GGUFFile, config: dict[str, Any], shapes: dict[str, tupl
     if unexpected:
         raise GGUFError(f"{gf.path} has tensors a Llama model does not: {', '.join(unexpected[:5])}.")
 
-
-def iter_dequantized(tensors: list[GGUFTensor]) -> Iterator[tuple[str, np.ndarray]]:
-    """(HF name, float32 array) one tensor at a time, so only one decoded tensor is alive at once."""
-    for tensor in tensors:
-        yield tensor.name, tensor.dequantize()
