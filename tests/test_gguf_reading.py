@@ -77,7 +77,8 @@ def write_tiny_llama(path: Path, arch: str = "llama", drop: str | None = None,
     for key, value in meta.items():
         if key != drop:
             writer.add_uint32(key, value)
-    writer.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
+    if drop != f"{arch}.attention.layer_norm_rms_epsilon":
+        writer.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
     writer.add_string("tokenizer.ggml.model", "gpt2")
     writer.add_string("tokenizer.ggml.pre", "smollm")
     if drop != "tokenizer.ggml.tokens":
@@ -88,6 +89,8 @@ def write_tiny_llama(path: Path, arch: str = "llama", drop: str | None = None,
     for key, value in (extra or {}).items():
         if isinstance(value, str):
             writer.add_string(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
         else:
             writer.add_float32(key, value)
     values: dict[str, np.ndarray] = {}
@@ -306,7 +309,14 @@ def test_gguf_unsupported_architecture_names_the_mlc_llm_backend(tmp_path: Path)
         load_gguf_checkpoint(tmp_path / "qwen.gguf")
 
 
-@pytest.mark.parametrize("key", ["llama.embedding_length", "llama.attention.head_count", "tokenizer.ggml.tokens"])
+def test_gguf_mixture_of_experts_is_refused(tmp_path: Path) -> None:
+    write_tiny_llama(tmp_path / "moe.gguf", extra={"llama.expert_count": 8})
+    with pytest.raises(GGUFError, match=r"mixture-of-experts.*--backend mlc-llm"):
+        load_gguf_checkpoint(tmp_path / "moe.gguf")
+
+
+@pytest.mark.parametrize("key", ["llama.embedding_length", "llama.attention.head_count", "tokenizer.ggml.tokens",
+                                 "llama.attention.layer_norm_rms_epsilon"])
 def test_gguf_missing_metadata_is_named(tmp_path: Path, key: str) -> None:
     write_tiny_llama(tmp_path / "tiny.gguf", drop=key)
     with pytest.raises(GGUFError, match=f"lacks the required metadata key '{key}'"):
