@@ -13,7 +13,7 @@ np = pytest.importorskip("numpy")
 tokenizers = pytest.importorskip("tokenizers")
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python runs the GGUF as the reference")
 
-from test_gguf_quants import requantize  # noqa: E402
+from tests.test_gguf_quants import requantize  # noqa: E402
 
 from webapp.compile.gguf import GGUFError, load_gguf_checkpoint, packaged_gguf  # noqa: E402
 from webapp.compile.gguf.chat import render_conversation  # noqa: E402

@@ -11,7 +11,7 @@ gguf = pytest.importorskip("gguf")
 tokenizers = pytest.importorskip("tokenizers")
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is the reference tokenizer")
 
-from test_gguf_tokenizer import CORPUS  # noqa: E402
+from tests.test_gguf_tokenizer import CORPUS  # noqa: E402
 
 from webapp.compile.gguf import GGUFError, packaged_gguf  # noqa: E402
 from webapp.compile.gguf.reader import GGUFFile  # noqa: E402
