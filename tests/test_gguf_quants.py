@@ -12,7 +12,7 @@ np = pytest.importorskip("numpy")
 gguf = pytest.importorskip("gguf")
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python carries ggml, the reference decoder")
 
-from webapp.compile.gguf import GGUFError, load_gguf_checkpoint, packaged_gguf  # noqa: E402
+from webapp.compile.gguf import load_gguf_checkpoint  # noqa: E402
 from webapp.compile.gguf.tensors import BLOCK_TYPES  # noqa: E402
 
 
@@ -62,14 +62,6 @@ def requantize(source: Path, target: Path, ftype: str) -> Path:
         os.close(devnull)
     assert status == 0, f"llama_model_quantize failed ({status})"
     return target
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    try:
-        return packaged_gguf()
-    except GGUFError as exc:
-        pytest.skip(str(exc))
 
 
 # Requantized from the Q4_1 file. For SmolLM2's 576-wide rows llama.cpp falls back from K-quants to

@@ -10,7 +10,7 @@ import pytest
 np = pytest.importorskip("numpy")
 gguf = pytest.importorskip("gguf")
 
-from webapp.compile.gguf import GGUFError, load_gguf_checkpoint, packaged_gguf, write_hf_checkpoint  # noqa: E402
+from webapp.compile.gguf import GGUFError, load_gguf_checkpoint, write_hf_checkpoint  # noqa: E402
 from webapp.compile.gguf.tensors import unpermute_rows  # noqa: E402
 
 RNG = np.random.default_rng(7)
@@ -159,14 +159,6 @@ def test_gguf_unpermute_undoes_llama_cpp_permutation() -> None:
     assert not np.array_equal(stored, hf)
     np.testing.assert_array_equal(unpermute_rows(stored, 6), hf)
     np.testing.assert_array_equal(unpermute_rows(llama_cpp_permute(hf[:, 0], 6), 6), hf[:, 0])  # biases
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    try:
-        return packaged_gguf()
-    except GGUFError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

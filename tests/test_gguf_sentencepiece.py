@@ -13,7 +13,6 @@ llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is the ref
 
 from tests.test_gguf_tokenizer import CORPUS  # noqa: E402
 
-from webapp.compile.gguf import GGUFError, packaged_gguf  # noqa: E402
 from webapp.compile.gguf.reader import GGUFFile  # noqa: E402
 from webapp.compile.gguf.tokenizer import tokenizer_json  # noqa: E402
 from webapp.compile.gguf.vocab import read_vocabulary  # noqa: E402
@@ -75,12 +74,8 @@ def write_spm_vocab(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def spm(tmp_path_factory) -> tuple[tokenizers.Tokenizer, llama_cpp.Llama]:
-    try:
-        source = packaged_gguf()
-    except GGUFError as exc:
-        pytest.skip(str(exc))
-    path = write_spm_vocab(source, tmp_path_factory.mktemp("spm") / "spm.gguf")
+def spm(smollm2: Path, tmp_path_factory) -> tuple[tokenizers.Tokenizer, llama_cpp.Llama]:
+    path = write_spm_vocab(smollm2, tmp_path_factory.mktemp("spm") / "spm.gguf")
     tok = tokenizers.Tokenizer.from_str(tokenizer_json(read_vocabulary(GGUFFile(path))))
     return tok, llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
 

@@ -11,7 +11,7 @@ gguf = pytest.importorskip("gguf")
 tokenizers = pytest.importorskip("tokenizers")
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is the reference tokenizer")
 
-from webapp.compile.gguf import GGUFError, load_gguf_checkpoint, packaged_gguf  # noqa: E402
+from webapp.compile.gguf import GGUFError, load_gguf_checkpoint  # noqa: E402
 from webapp.compile.gguf.reader import GGUFFile  # noqa: E402
 from webapp.compile.gguf.tokenizer import tokenizer_json  # noqa: E402
 from webapp.compile.gguf.vocab import read_vocabulary  # noqa: E402
@@ -56,14 +56,6 @@ CORPUS = [
     "x" * 300,
     "ab " * 50,
 ]
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    try:
-        return packaged_gguf()
-    except GGUFError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
