@@ -1,1 +1,1 @@
-"""Hearth's model compiler: Llama-family checkpoints -> WebLLM model libraries and MLC weights."""
+"""Hearth's own model compiler: Llama-family checkpoints -> WebGPU model libraries (TVM web runtime, linking) and MLC weights."""
