@@ -1,0 +1,57 @@
+"""Write a small but structurally valid MLC model directory, as a model host sees one.
+
+The weights are random bytes: hosting, the custom-model Check button and the model picker care
+about files, sizes and headers, not about whether the numbers make a good model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+# A real model library is a few MB of wasm; hosting tests only need a file starting like one.
+WASM_MAGIC = b"\0asm\x01\0\0\0"
+
+
+def write_fake_model(
+    models_dir: Path,
+    model_id: str = "Tiny-Llama-q4f32_1",
+    quantization: str = "q4f32_1",
+    shard_sizes: tuple[int, ...] = (40_000, 25_000),
+    display_name: str | None = None,
+    context_window_size: int = 2048,
+) -> Path:
+    """Create models_dir/<model_id>/ and models_dir/libs/<model_id>.wasm; return the model dir."""
+    model_dir = models_dir / model_id
+    model_dir.mkdir(parents=True)
+    records = []
+    for index, size in enumerate(shard_sizes):
+        name = f"params_shard_{index}.bin"
+        (model_dir / name).write_bytes(os.urandom(size))
+        records.append({
+            "dataPath": name,
+            "format": "raw-shard",
+            "nbytes": size,
+            "records": [{"name": f"layer{index}.weight", "shape": [size // 4], "dtype": "float32",
+                         "format": "f32-to-bf16", "nbytes": size, "byteOffset": 0}],
+        })
+    (model_dir / "tensor-cache.json").write_text(json.dumps({"metadata": {"ParamSize": len(records)},
+                                                             "records": records}))
+    config = {
+        "model_type": "llama",
+        "quantization": quantization,
+        "context_window_size": context_window_size,
+        "prefill_chunk_size": 128,
+        "vocab_size": 256,
+        "conv_template": {"name": "chatml", "system_template": "<|im_start|>system\n{system_message}<|im_end|>\n"},
+        "tokenizer_files": ["tokenizer.json"],
+    }
+    (model_dir / "mlc-chat-config.json").write_text(json.dumps(config))
+    (model_dir / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "BPE"}}))
+    if display_name is not None:
+        (model_dir / "hearth-model.json").write_text(json.dumps({"display_name": display_name}))
+    libs = models_dir / "libs"
+    libs.mkdir(exist_ok=True)
+    (libs / f"{model_id}.wasm").write_bytes(WASM_MAGIC + os.urandom(3000))
+    return model_dir

@@ -1,0 +1,55 @@
+"""create_app(settings): the route table, the middleware and the templates of one Hearth server."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import Mount, Route
+
+from webapp import hosting
+from webapp.headers import SecurityHeadersMiddleware
+from webapp.paths import STATIC_DIR
+from webapp.settings import Settings
+from webapp.views import chat, library, shell
+from webapp.views.templating import make_templates
+
+# Browsers require these exact types: wasm streaming compile wants application/wasm and module
+# scripts must be JavaScript; Debian's mime.types says application/javascript, which also works,
+# but one answer everywhere keeps tests and caches simple.
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+
+
+class StaticAssets(StaticFiles):
+    """Static files that browsers revalidate (ETag / 304) instead of trusting a stale copy."""
+
+    def file_response(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app for these settings; nothing global, so tests can make many."""
+    settings = settings or Settings()
+    routes = [
+        Route("/", chat.chat_page, name="chat_page"),
+        Route("/library", library.library_page, name="library_page"),
+        Route("/library/{model_id}", library.hosted_model_page, name="hosted_model_page"),
+        Route("/sw.js", shell.service_worker, name="service_worker"),
+        Route("/app-shell.json", shell.app_shell, name="app_shell"),
+        Route("/models/index.json", hosting.models_index, name="models_index"),
+        Route("/models/{model_id}/resolve/{revision}/{file:path}", hosting.model_file, name="model_file",
+              methods=["GET", "HEAD"]),
+        Route("/libs/{name:path}", hosting.model_lib, name="model_lib", methods=["GET", "HEAD"]),
+        Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"),
+    ]
+    app = FastAPI(routes=routes, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.templates = make_templates()
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    return app

@@ -1,0 +1,87 @@
+"""Isolation and safety headers on every response; CORS only on model files, never with credentials."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from webapp.settings import Settings
+
+# Responses under these prefixes are model files another origin's page may fetch.
+MODEL_PATH_PREFIXES = ("/models/", "/libs/")
+
+
+def content_security_policy(settings: Settings) -> str:
+    """A CSP that lets WebLLM run (wasm, a worker, model downloads) and forbids inline script.
+
+    img-src stays on our own origin so a model's markdown image cannot carry a conversation away.
+    """
+    connect = " ".join(("'self'", *settings.connect_hosts))
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval'",
+            "worker-src 'self'",
+            f"connect-src {connect}",
+            "img-src 'self' data:",
+            "style-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def page_headers(settings: Settings) -> dict[str, str]:
+    """Headers for pages, scripts and styles: same-origin everything, cross-origin isolated."""
+    headers = {
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Content-Security-Policy": content_security_policy(settings),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    if settings.coep != "off":
+        headers["Cross-Origin-Embedder-Policy"] = settings.coep
+    return headers
+
+
+def model_file_headers() -> dict[str, str]:
+    """Headers for model files: readable by any origin's page, without credentials."""
+    return {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+class SecurityHeadersMiddleware:
+    """Sets the headers above on each response start, by path; nothing else passes through it."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.pages = page_headers(settings)
+        self.models = model_file_headers()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self.models if scope["path"].startswith(MODEL_PATH_PREFIXES) else self.pages
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    headers[name] = value
+                # Credentials and a wildcard Vary both break WebLLM's Cache.add of model files.
+                del headers["Access-Control-Allow-Credentials"]
+                if headers.get("Vary", "").strip() == "*":
+                    del headers["Vary"]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,37 @@
+"""The model library: the models this server hosts, listed and detailed through htmx."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from webapp.catalog import HostedModel, find_model, scan_models
+from webapp.hosting import model_entry
+from webapp.views.templating import make_page_context, render
+
+
+def library_page(request: Request) -> Response:
+    """GET /library: hosted models and broken model directories (the list alone for htmx)."""
+    hosted, broken = scan_models(request.app.state.settings)
+    context = make_page_context(request, "library")
+    context.update(
+        models=[model_entry(request, model) for model in hosted],
+        broken=broken,
+        models_dir=request.app.state.settings.models_dir,
+    )
+    return render(request, "library.html", "_hosted_models.html", context)
+
+
+def hosted_model_page(request: Request) -> Response:
+    """GET /library/<id>: one hosted model's files, sizes and URLs (the details alone for htmx)."""
+    model_id = request.path_params["model_id"]
+    hosted = find_model(request.app.state.settings, model_id)
+    context = make_page_context(request, "library")
+    if hosted is None:
+        context.update(model_id=model_id)
+        return render(request, "model_missing.html", "_model_missing.html", context, status_code=404)
+    context.update(entry=model_entry(request, hosted), files=_file_sizes(hosted))
+    return render(request, "hosted_model.html", "_hosted_model.html", context)
+
+
+def _file_sizes(hosted: HostedModel) -> list[tuple[str, int]]:
+    path = hosted.model.path
+    return [(name, (path / name).stat().st_size) for name in hosted.model.files]
