@@ -13,6 +13,7 @@ from webapp.compile.abi import attach_abi
 from webapp.compile.llama.config import LlamaConfig
 from webapp.compile.llama.model import LlamaForCausalLM
 from webapp.compile.memory import AttachMemoryUsage
+from webapp.compile.precise_math import use_precise_sin_cos
 from webapp.compile.quantize import Quantization, quantize_model
 
 # The functions WebLLM calls; everything else in the module is reachable from them.
@@ -153,6 +154,8 @@ def build_library(
 ) -> tuple[relax.VMExecutable, dict[str, Any]]:
     """Compile the model and its ABI for a target; returns the executable and its metadata."""
     mod, meta = export_module(config, quantization, target)
+    if target.kind.name == "webgpu":
+        use_precise_sin_cos()
     with target:
         executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta))
     return executable, meta

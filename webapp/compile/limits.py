@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from webapp.compile.errors import CompileError
+
 MAX_INVOCATIONS_PER_WORKGROUP = 256
 MAX_WORKGROUP_STORAGE_BYTES = 32 * 1024
 MAX_STORAGE_BUFFERS_PER_STAGE = 10
@@ -19,7 +21,7 @@ _KERNEL = re.compile(r"@compute\s+@workgroup_size\(([^)]*)\)\s*fn\s+(\w+)")
 _WORKGROUP_VAR = re.compile(r"var<workgroup>\s+\w+\s*:\s*array<(vec(\d)<)?(\w+)>?,\s*(\d+)>")
 
 
-class KernelLimitError(ValueError):
+class KernelLimitError(CompileError):
     """A generated kernel needs more than the WebGPU limits allow; the message names it."""
 
 

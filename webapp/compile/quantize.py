@@ -9,11 +9,13 @@ dtype: one rounding, done the same way by numpy (dequantize_weight) and by the l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+from webapp.compile.errors import CompileError
 
 if TYPE_CHECKING:
     from tvm.relax.frontend import nn
@@ -24,7 +26,7 @@ CODES_PER_WORD = 32 // BITS  # 4-bit codes packed into one uint32
 MAX_CODE = 2 ** (BITS - 1) - 1  # 7: codes are stored offset by this, so 0..14 means -7..7
 
 
-class QuantizationError(ValueError):
+class QuantizationError(CompileError):
     """A quantization name or a weight shape that Hearth cannot quantize; the message says what to fix."""
 
 

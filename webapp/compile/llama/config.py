@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from webapp.compile.errors import CompileError
+
 # Hugging Face architecture name -> Hearth's name for the family (written as model_type).
 ARCHITECTURES = {
     "LlamaForCausalLM": "llama",
@@ -18,7 +20,7 @@ DEFAULT_PREFILL_CHUNK_SIZE = 1024
 DEFAULT_CONTEXT_WINDOW_SIZE = 4096
 
 
-class ConfigError(ValueError):
+class ConfigError(CompileError):
     """config.json describes a model Hearth cannot compile; the message says what to fix."""
 
 

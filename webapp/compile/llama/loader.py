@@ -9,15 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
+from webapp.compile.errors import CompileError
+
 # Fused parameters of model.py and the Hugging Face tensors they concatenate (along the output rows).
 _FUSED = (
     (re.compile(r"^(.*\.self_attn)\.qkv_proj\.(weight|bias)$"), ("q_proj", "k_proj", "v_proj")),
     (re.compile(r"^(.*\.mlp)\.gate_up_proj\.(weight)$"), ("gate_proj", "up_proj")),
 )
-INDEX_FILE = "model.safetensors.index.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CompileError):
     """The checkpoint's weight files are missing, unreadable or do not match config.json."""
 
 
