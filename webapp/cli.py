@@ -58,3 +58,38 @@ def _bind(host: str, port: int) -> socket.socket:
         ) from exc
     sock.listen(128)
     return sock
+
+
+@main.command("compile")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-q", "--quantization", required=True, envvar="HEARTH_QUANTIZATION",
+              help="q4f32_1 or q0f32 (any WebGPU), q4f16_1 or q0f16 (GPUs with shader-f16).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Model directory to create, e.g. MODELS_DIR/<model id>; its name is the model id.")
+@click.option("--lib-output", type=click.Path(path_type=Path),
+              help="Where the model library goes [default: <output>/../libs/<model id>.wasm, where "
+                   "`hearth serve` looks for it].")
+@click.option("--name", "display_name", help="Name shown in the model picker [default: <source dir> (<quantization>)].")
+@click.option("--conv-template", default="auto", show_default=True,
+              help="Chat format: auto (from the tokenizer's special tokens), chatml, llama-3 or LM (plain text).")
+@click.option("--context-window", type=click.IntRange(1), help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
+@click.option("--prefill-chunk", type=click.IntRange(1), help="Most prompt tokens per prefill call [default: 1024].")
+@click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
+def compile_(source: Path, quantization: str, output: Path, lib_output: Path | None, display_name: str | None,
+             conv_template: str, context_window: int | None, prefill_chunk: int | None, force: bool) -> None:
+    """Compile a Hugging Face Llama-family checkpoint (Llama, Qwen2) into a model WebLLM runs.
+
+    SOURCE is a directory with config.json, *.safetensors and tokenizer.json.
+    """
+    from webapp.compile.errors import CompileError
+    from webapp.compile.pipeline import compile_model
+
+    try:
+        result = compile_model(
+            source, quantization, output, lib_output=lib_output, display_name=display_name,
+            conv_template=conv_template, context_window_size=context_window, prefill_chunk_size=prefill_chunk,
+            force=force, progress=lambda line: click.echo(f"  {line}", err=True),
+        )
+    except CompileError as exc:
+        raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc
+    click.echo(f"Compiled {result.model_dir.name}: weights in {result.model_dir}, library {result.lib_path}")

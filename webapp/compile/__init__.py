@@ -1,1 +1,1 @@
-"""Hearth's own model compiler: TVM web runtime build, WebGPU targets, and linking model libraries."""
+"""Hearth's own model compiler: Llama-family checkpoints -> WebGPU model libraries (TVM web runtime, linking) and MLC weights."""

@@ -1,0 +1,37 @@
+"""Launch Debian's Chromium headless with WebGPU on SwiftShader (never a downloaded browser)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path("/usr/bin/chromium")
+# WebGPU without a GPU: Vulkan through SwiftShader; no network, no background services.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader", "--use-webgpu-adapter=swiftshader",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-quic",
+]  # fmt: skip
+PROBE = Path(__file__).resolve().parent / "webllm_probe.js"
+
+
+@contextmanager
+def chromium_page(init_script: str | None = None) -> Iterator[Any]:
+    """A fresh page in a fresh headless Chromium; console errors are kept in page.hearth_console."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.hearth_console = []
+            page.on("console", lambda message: page.hearth_console.append(f"{message.type}: {message.text}"))
+            page.on("pageerror", lambda error: page.hearth_console.append(f"pageerror: {error}"))
+            if init_script:
+                page.add_init_script(init_script)
+            yield page
+        finally:
+            browser.close()

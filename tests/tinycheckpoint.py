@@ -1,0 +1,112 @@
+"""Write a tiny, random-weight Hugging Face Llama checkpoint with a real byte-level BPE tokenizer.
+
+Everything is seeded, so the same arguments give the same bytes (compiled outputs are cached by
+a hash of them). The weights are scaled so greedy decoding has clear winners: float32 rounding on
+the GPU should never flip an argmax.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+from safetensors.numpy import save_file
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+CORPUS = [
+    "The hearth is the heart of the home, where the fire is kept and the stories are told.",
+    "A model that runs in your browser keeps your words on your own machine.",
+    "WebGPU lets a web page use the graphics card for general computation.",
+    "Quantization stores each weight in four bits, with one scale for every group of thirty-two.",
+    "Rotary embeddings turn positions into rotations of pairs of numbers inside each attention head.",
+    "Grouped-query attention shares every key and value head among several query heads.",
+    "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs!",
+    "0123456789 + - * / = ( ) [ ] { } < > ? ! , . ; : ' \" @ # $ % ^ & _ ~ `",
+]
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+VOCAB_SIZE = 384
+
+
+def build_tokenizer() -> Tokenizer:
+    """A byte-level BPE tokenizer (GPT-2 style, like SmolLM2's) trained on CORPUS."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer=trainer)
+    return tokenizer
+
+
+def llama_config(vocab_size: int, **overrides: Any) -> dict[str, Any]:
+    """config.json of a 2-layer grouped-query Llama small enough to compile and run in seconds."""
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": 64,
+        "intermediate_size": 160,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "vocab_size": vocab_size,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+        "hidden_act": "silu",
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+        "torch_dtype": "bfloat16",
+    }
+    config.update(overrides)
+    return config
+
+
+def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    hidden, inter = config["hidden_size"], config["intermediate_size"]
+    heads, kv_heads, head_dim = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
+    qwen = config["architectures"] == ["Qwen2ForCausalLM"]
+
+    def dense(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
+        return rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)
+
+    weights = {"model.embed_tokens.weight": rng.standard_normal((config["vocab_size"], hidden))}
+    for layer in range(config["num_hidden_layers"]):
+        prefix = f"model.layers.{layer}"
+        weights[f"{prefix}.input_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
+        weights[f"{prefix}.post_attention_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
+        for name, rows in (("q_proj", heads * head_dim), ("k_proj", kv_heads * head_dim), ("v_proj", kv_heads * head_dim)):
+            weights[f"{prefix}.self_attn.{name}.weight"] = dense(rows, hidden, 2.0)
+            if qwen:
+                weights[f"{prefix}.self_attn.{name}.bias"] = 0.1 * rng.standard_normal(rows)
+        weights[f"{prefix}.self_attn.o_proj.weight"] = dense(hidden, heads * head_dim)
+        weights[f"{prefix}.mlp.gate_proj.weight"] = dense(inter, hidden)
+        weights[f"{prefix}.mlp.up_proj.weight"] = dense(inter, hidden)
+        weights[f"{prefix}.mlp.down_proj.weight"] = dense(hidden, inter)
+    weights["model.norm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
+    if not config["tie_word_embeddings"]:
+        # A wide output projection: logits several units apart, so argmax is robust to rounding.
+        weights["lm_head.weight"] = dense(config["vocab_size"], hidden, 4.0)
+    # Checkpoints ship bfloat16; the loader widens it exactly.
+    return {name: np.ascontiguousarray(w.astype(ml_dtypes.bfloat16)) for name, w in weights.items()}
+
+
+def write_tiny_checkpoint(directory: Path, *, seed: int = 0, **config_overrides: Any) -> Path:
+    """Write config.json, model.safetensors, tokenizer.json and generation_config.json; return the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    config = llama_config(tokenizer.get_vocab_size(), **config_overrides)
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    (directory / "generation_config.json").write_text(json.dumps({"bos_token_id": 0, "eos_token_id": 0}))
+    tokenizer.save(str(directory / "tokenizer.json"))
+    save_file(_weights(config, seed), str(directory / "model.safetensors"))
+    return directory

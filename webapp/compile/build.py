@@ -1,0 +1,161 @@
+"""Model definition -> Relax IRModule -> optimised, scheduled VM executable for one target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import tvm
+from tvm import relax
+from tvm.s_tir import dlight as dl
+
+from webapp.compile.abi import attach_abi
+from webapp.compile.llama.config import LlamaConfig
+from webapp.compile.llama.model import LlamaForCausalLM
+from webapp.compile.memory import AttachMemoryUsage
+from webapp.compile.precise_math import use_precise_sin_cos
+from webapp.compile.quantize import Quantization, quantize_model
+
+# The functions WebLLM calls; everything else in the module is reachable from them.
+ENTRY_FUNCTIONS = (
+    "_metadata",
+    "embed",
+    "prefill",
+    "decode",
+    "create_tir_paged_kv_cache",
+    "softmax_with_temperature",
+    "argsort_probs",
+    "sample_with_top_p",
+    "apply_bitmask_inplace",
+    "apply_penalty_inplace",
+    "apply_logit_bias_inplace",
+)
+# One chat at a time: WebLLM creates the KV cache with max_num_sequence = 1.
+MAX_BATCH_SIZE = 1
+
+
+@dataclass(frozen=True)
+class Param:
+    """One weight the library takes, in the order of its packed params argument."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this tensor in the weight shards."""
+        count = 1
+        for dim in self.shape:
+            count *= dim
+        return count * tvm.runtime.DataType(self.dtype).bits // 8
+
+
+def float_param_shapes(config: LlamaConfig, quantization: Quantization) -> dict[str, tuple[int, ...]]:
+    """The unquantized model's parameters: what the weight loader must provide."""
+    model = LlamaForCausalLM(config, quantization.dtype)
+    return {name: tuple(int(d) for d in param.shape) for name, param in model.named_parameters()}
+
+
+def library_params(config: LlamaConfig, quantization: Quantization) -> list[Param]:
+    """The parameters of the compiled library, in load order (names, shapes, dtypes)."""
+    model = quantize_model(LlamaForCausalLM(config, quantization.dtype), quantization)
+    return [Param(name, tuple(int(d) for d in p.shape), p.dtype) for name, p in model.named_parameters()]
+
+
+def metadata(config: LlamaConfig, quantization: Quantization, params: list[Param]) -> dict[str, Any]:
+    """What _metadata() returns; WebLLM reads params, prefill_chunk_size and kv_state_kind."""
+    return {
+        "model_type": config.model_type,
+        "quantization": quantization.name,
+        "context_window_size": config.context_window_size,
+        "sliding_window_size": -1,
+        "attention_sink_size": -1,
+        "prefill_chunk_size": config.prefill_chunk_size,
+        "tensor_parallel_shards": 1,
+        "pipeline_parallel_stages": 1,
+        "kv_state_kind": "kv_cache",
+        "max_batch_size": MAX_BATCH_SIZE,
+        "params": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype} for p in params],
+        "kv_cache": {
+            "num_hidden_layers": config.num_hidden_layers,
+            "num_attention_heads": config.num_attention_heads,
+            "num_key_value_heads": config.num_key_value_heads,
+            "head_dim": config.head_dim,
+        },
+    }
+
+
+def export_module(config: LlamaConfig, quantization: Quantization, target: tvm.target.Target) -> tuple[tvm.IRModule, dict[str, Any]]:
+    """The model plus WebLLM's ABI functions as one Relax IRModule, and its metadata."""
+    model = quantize_model(LlamaForCausalLM(config, quantization.dtype), quantization)
+    with target:
+        mod, named_params = model.export_tvm(spec=model.export_spec())
+    params = [Param(name, tuple(int(d) for d in p.shape), p.dtype) for name, p in named_params]
+    meta = metadata(config, quantization, params)
+    mod = attach_abi(mod, target, config.vocab_size, meta)
+    # Bounds let memory planning size symbolic buffers statically (one allocation, reused).
+    bounds = {
+        "seq_len": config.prefill_chunk_size,
+        "total_seq_len": config.context_window_size,
+        "batch_size": MAX_BATCH_SIZE,
+        "num_samples": MAX_BATCH_SIZE,
+    }
+    for name in ("embed", "prefill", "decode", "softmax_with_temperature", "argsort_probs", "sample_with_top_p"):
+        mod[name] = mod[name].with_attr("tir_var_upper_bound", bounds)
+    return mod, meta
+
+
+def _schedule(target: tvm.target.Target) -> tvm.transform.Pass:
+    if target.kind.name == "llvm":
+        # The CPU build only checks the math; dlight's CPU GEMV makes LLVM take minutes per kernel.
+        return tvm.transform.Sequential([])
+    return dl.ApplyDefaultSchedule(
+        dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()
+    )
+
+
+def pipeline(target: tvm.target.Target, meta: dict[str, Any]) -> tvm.transform.Pass:
+    """The Relax pipeline: fuse, lower to TIR, schedule with dlight, plan memory, lower to VM code."""
+    gpu = target.kind.name != "llvm"
+    passes = [
+        relax.transform.DeadCodeElimination(list(ENTRY_FUNCTIONS)),
+        # x @ permute(w) -> one NT matmul kernel; the dequantize producer then fuses into it.
+        relax.transform.FuseTransposeMatmul(),
+        relax.backend.DispatchSampling(),
+        relax.backend.DispatchSortScan(),
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+        relax.transform.DeadCodeElimination(list(ENTRY_FUNCTIONS)),
+        _schedule(target),
+        # WGSL has no 64-bit integers: index arithmetic must fit in i32.
+        tvm.tirx.transform.ForceNarrowIndexToInt32() if gpu else tvm.transform.Sequential([]),
+        relax.transform.RewriteDataflowReshape(),
+        relax.transform.ToNonDataflow(),
+        relax.transform.RemovePurityChecking(),
+        relax.transform.CallTIRRewrite(),
+        relax.transform.StaticPlanBlockMemory(),
+        AttachMemoryUsage(meta),
+        relax.transform.LowerAllocTensor(),
+        relax.transform.KillAfterLastUse(),
+        relax.transform.LowerRuntimeBuiltin(),
+        relax.transform.ComputePrimValue(),
+        relax.transform.VMShapeLower(),
+        relax.transform.AttachGlobalSymbol(),
+    ]
+    return tvm.transform.Sequential(passes, name="hearth_pipeline")
+
+
+def build_library(
+    config: LlamaConfig, quantization: Quantization, target: tvm.target.Target
+) -> tuple[relax.VMExecutable, dict[str, Any]]:
+    """Compile the model and its ABI for a target; returns the executable and its metadata."""
+    mod, meta = export_module(config, quantization, target)
+    if target.kind.name == "webgpu":
+        use_precise_sin_cos()
+    with target:
+        executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta))
+    return executable, meta

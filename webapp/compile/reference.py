@@ -1,0 +1,144 @@
+"""A numpy forward pass of the Llama family, on the weights exactly as the library dequantizes them.
+
+It reads the same tensors WebLLM loads (tensor-cache.json and its shards), dequantizes group codes
+with quantize.dequantize_weight, and computes in float64: the truth the compiled library is
+checked against (greedy token ids must match).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from webapp.compile.llama.config import LlamaConfig
+from webapp.compile.quantize import dequantize_weight
+from webapp.mlc.files import TENSOR_CACHE
+
+# tensor-cache.json dtype names -> numpy dtypes (the subset Hearth writes).
+_DTYPES = {"float32": np.float32, "float16": np.float16, "uint32": np.uint32, "int32": np.int32}
+
+
+def read_params(model_dir: Path) -> dict[str, np.ndarray]:
+    """Every tensor of an MLC model directory, by name, as stored."""
+    cache = json.loads((model_dir / TENSOR_CACHE).read_text(encoding="utf-8"))
+    params: dict[str, np.ndarray] = {}
+    for shard in cache["records"]:
+        data = (model_dir / shard["dataPath"]).read_bytes()
+        for record in shard["records"]:
+            dtype = _DTYPES[record["dtype"]]
+            start = record["byteOffset"]
+            flat = np.frombuffer(data[start : start + record["nbytes"]], dtype=dtype)
+            params[record["name"]] = flat.reshape(record["shape"])
+    return params
+
+
+def float_weights(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Library parameters -> float64 weights by float-model name, dequantizing 'x.q_weight'/'x.q_scale' pairs."""
+    weights: dict[str, np.ndarray] = {}
+    for name, array in params.items():
+        if name.endswith(".q_weight"):
+            prefix = name[: -len(".q_weight")]
+            weights[f"{prefix}.weight"] = dequantize_weight(array, params[f"{prefix}.q_scale"]).astype(np.float64)
+        elif not name.endswith(".q_scale"):
+            weights[name] = array.astype(np.float64)
+    return weights
+
+
+def _rope_frequencies(config: LlamaConfig) -> np.ndarray:
+    # Hugging Face's inverse frequencies, with Llama 3's smooth long-context scaling when configured.
+    half = config.head_dim // 2
+    freq = 1.0 / config.rope_theta ** (np.arange(half, dtype=np.float64) * 2 / config.head_dim)
+    scaling = config.rope_scaling
+    if scaling:
+        low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
+        original = scaling["original_max_position_embeddings"]
+        smooth = np.clip(original / (2 * math.pi) * freq / (high - low) - low / (high - low), 0.0, 1.0)
+        freq = (1 - smooth) * freq / scaling["factor"] + smooth * freq
+    return freq
+
+
+class ReferenceLlama:
+    """Greedy generation with a plain KV cache, one layer after another, as the model file reads."""
+
+    def __init__(self, config: LlamaConfig, weights: dict[str, np.ndarray]):
+        self.config = config
+        self.w = weights
+        self.freq = _rope_frequencies(config)
+        self.keys: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.reset()
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.config.rms_norm_eps) * self.w[name]
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        out = x @ self.w[f"{name}.weight"].T
+        bias = self.w.get(f"{name}.bias")
+        return out + bias if bias is not None else out
+
+    def _rotate(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        # x: [seq, heads, head_dim]; rotate the two halves of each head (rotate_half convention).
+        angle = positions[:, None] * self.freq[None, :]  # [seq, head_dim / 2]
+        cos = np.concatenate([np.cos(angle)] * 2, axis=-1)[:, None, :]
+        sin = np.concatenate([np.sin(angle)] * 2, axis=-1)[:, None, :]
+        half = x.shape[-1] // 2
+        rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+        return x * cos + rotated * sin
+
+    def _attention(self, x: np.ndarray, layer: int, start: int) -> np.ndarray:
+        c = self.config
+        prefix = f"model.layers.{layer}.self_attn"
+        seq = x.shape[0]
+        qkv = self._linear(x, f"{prefix}.qkv_proj").reshape(seq, c.num_attention_heads + 2 * c.num_key_value_heads, c.head_dim)
+        q, k, v = np.split(qkv, [c.num_attention_heads, c.num_attention_heads + c.num_key_value_heads], axis=1)
+        positions = np.arange(start, start + seq, dtype=np.float64)
+        q, k = self._rotate(q, positions), self._rotate(k, positions)
+        self.keys[layer] = np.concatenate([self.keys[layer], k])
+        self.values[layer] = np.concatenate([self.values[layer], v])
+        keys, values = self.keys[layer], self.values[layer]
+        group = c.num_attention_heads // c.num_key_value_heads
+        keys, values = np.repeat(keys, group, axis=1), np.repeat(values, group, axis=1)
+        scores = np.einsum("qhd,khd->hqk", q, keys) / math.sqrt(c.head_dim)
+        # Causal mask: query i (at position start + i) sees keys up to that position.
+        visible = np.arange(keys.shape[0])[None, :] <= (start + np.arange(seq))[:, None]
+        scores = np.where(visible[None], scores, -np.inf)
+        probs = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        probs /= probs.sum(axis=-1, keepdims=True)
+        out = np.einsum("hqk,khd->qhd", probs, values).reshape(seq, -1)
+        return self._linear(out, f"{prefix}.o_proj")
+
+    def _mlp(self, x: np.ndarray, layer: int) -> np.ndarray:
+        gate, up = np.split(self._linear(x, f"model.layers.{layer}.mlp.gate_up_proj"), 2, axis=-1)
+        return self._linear(gate / (1 + np.exp(-gate)) * up, f"model.layers.{layer}.mlp.down_proj")
+
+    def reset(self) -> None:
+        """Forget the cached keys and values (a new sequence)."""
+        shape = (0, self.config.num_key_value_heads, self.config.head_dim)
+        self.keys = [np.zeros(shape) for _ in range(self.config.num_hidden_layers)]
+        self.values = [np.zeros(shape) for _ in range(self.config.num_hidden_layers)]
+
+    def forward(self, token_ids: list[int]) -> np.ndarray:
+        """Append tokens to the sequence; return the logits of the last one [vocab]."""
+        start = self.keys[0].shape[0]
+        x = self.w["model.embed_tokens.weight"][np.asarray(token_ids)]
+        for layer in range(self.config.num_hidden_layers):
+            x = x + self._attention(self._norm(x, f"model.layers.{layer}.input_layernorm.weight"), layer, start)
+            x = x + self._mlp(self._norm(x, f"model.layers.{layer}.post_attention_layernorm.weight"), layer)
+        last = self._norm(x[-1:], "model.norm.weight")
+        head = self.w["model.embed_tokens.weight"] if self.config.tie_word_embeddings else self.w["lm_head.weight"]
+        return (last @ head.T)[0]
+
+    def generate(self, prompt_ids: list[int], steps: int) -> tuple[list[int], list[np.ndarray]]:
+        """Greedy decoding from a fresh sequence: (token ids, logits before each token)."""
+        self.reset()
+        tokens: list[int] = []
+        all_logits = []
+        logits = self.forward(prompt_ids)
+        for _ in range(steps):
+            all_logits.append(logits)
+            tokens.append(int(np.argmax(logits)))
+            logits = self.forward([tokens[-1]])
+        return tokens, all_logits
