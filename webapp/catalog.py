@@ -7,9 +7,7 @@ from pathlib import Path
 
 from webapp.mlc.files import MODEL_ID_PATTERN
 from webapp.mlc.model_dir import MLCModel, ModelDirError, read_model_dir
-from webapp.settings import Settings
-
-LIBS_DIR_NAME = "libs"
+from webapp.settings import LIBS_DIR_NAME, Settings
 
 
 @dataclass(frozen=True)

@@ -75,21 +75,29 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--context-window", type=click.IntRange(1), help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
 @click.option("--prefill-chunk", type=click.IntRange(1), help="Most prompt tokens per prefill call [default: 1024].")
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
+@click.option("--backend", type=click.Choice(["tvm", "mlc-llm"]), default="tvm", show_default=True,
+              envvar="HEARTH_COMPILE_BACKEND",
+              help="tvm: Hearth's own compiler (Llama, Qwen2). mlc-llm: the official one, if installed.")
 def compile_(source: Path, quantization: str, output: Path, lib_output: Path | None, display_name: str | None,
-             conv_template: str, context_window: int | None, prefill_chunk: int | None, force: bool) -> None:
+             conv_template: str, context_window: int | None, prefill_chunk: int | None, force: bool,
+             backend: str) -> None:
     """Compile a Hugging Face Llama-family checkpoint (Llama, Qwen2) into a model WebLLM runs.
 
     SOURCE is a directory with config.json, *.safetensors and tokenizer.json.
     """
     from webapp.compile.errors import CompileError
+    from webapp.compile.mlc_llm_backend import compile_with_mlc_llm
+    from webapp.compile.output import destinations
     from webapp.compile.pipeline import compile_model
 
+    run = compile_with_mlc_llm if backend == "mlc-llm" else compile_model
     try:
-        result = compile_model(
+        run(
             source, quantization, output, lib_output=lib_output, display_name=display_name,
             conv_template=conv_template, context_window_size=context_window, prefill_chunk_size=prefill_chunk,
             force=force, progress=lambda line: click.echo(f"  {line}", err=True),
         )
     except CompileError as exc:
         raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc
-    click.echo(f"Compiled {result.model_dir.name}: weights in {result.model_dir}, library {result.lib_path}")
+    model_dir, lib_path = destinations(output, lib_output)
+    click.echo(f"Compiled {model_dir.name} with {backend}: weights in {model_dir}, library {lib_path}")

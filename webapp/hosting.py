@@ -16,9 +16,9 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
-from webapp.catalog import LIBS_DIR_NAME, HostedModel, scan_models
+from webapp.catalog import HostedModel, scan_models
 from webapp.mlc.files import LIB_NAME_PATTERN, MODEL_ID_PATTERN
-from webapp.settings import Settings
+from webapp.settings import LIBS_DIR_NAME, Settings
 
 REVISION = "main"
 # One path segment: no separators, no NUL, no leading dot (so no "." / ".." / hidden files).

@@ -11,6 +11,8 @@ import platformdirs
 APP_NAME = "hearth"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+# Model libraries sit in this folder of the models directory, beside one folder per model.
+LIBS_DIR_NAME = "libs"
 
 CoepPolicy = Literal["require-corp", "credentialless", "off"]
 COEP_POLICIES: tuple[str, ...] = ("require-corp", "credentialless", "off")
@@ -59,7 +61,7 @@ class Settings:
     @property
     def libs_dir(self) -> Path:
         """Directory of the hosted model libraries (.wasm), served at /libs/."""
-        return self.models_dir / "libs"
+        return self.models_dir / LIBS_DIR_NAME
 
     @property
     def connect_hosts(self) -> tuple[str, ...]:

@@ -4,9 +4,7 @@ Layout written for `output = MODELS_DIR/<id>`:
     MODELS_DIR/<id>/            mlc-chat-config.json, tensor-cache.json, params_shard_*.bin,
                                 tokenizer.json, hearth-model.json {"display_name", "model_lib"}
     MODELS_DIR/libs/<id>.wasm   the model library (or wherever lib_output says)
-which is exactly what `hearth serve --models-dir MODELS_DIR` hosts. Everything is checked before
-the slow steps start, built beside its destination under a dot-name, and renamed into place
-only when all of it succeeded.
+Everything is checked before the slow steps start; webapp.compile.output stages and renames.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +21,13 @@ from webapp.compile.chat_config import chat_config
 from webapp.compile.errors import CompileError
 from webapp.compile.llama.config import LlamaConfig, config_from_hf
 from webapp.compile.llama.loader import LlamaLoader, read_json_file
+from webapp.compile.output import destinations, refuse_existing, staged_output
 from webapp.compile.quantize import Quantization, get_quantization
 from webapp.compile.weights import ConversionStats
-from webapp.mlc.files import CHAT_CONFIG, HEARTH_META, LIB_NAME_PATTERN, MODEL_ID_PATTERN
+from webapp.mlc.files import CHAT_CONFIG, HEARTH_META
 from webapp.mlc.write import write_json
 
 Progress = Callable[[str], None]
-LIBS_DIR_NAME = "libs"
 
 
 @dataclass(frozen=True)
@@ -92,17 +89,6 @@ def _read_tokenizer(path: Path, config: LlamaConfig) -> dict[str, Any]:
     return data
 
 
-def destinations(output: Path, lib_output: Path | None) -> tuple[Path, Path]:
-    """(model directory, library path) for an output directory, checking names the server accepts."""
-    output = output.resolve()
-    if not MODEL_ID_PATTERN.match(output.name):
-        raise CompileError(f"{output.name!r} cannot be a model id: use letters, digits, '.', '_' and '-'")
-    lib = (lib_output or output.parent / LIBS_DIR_NAME / f"{output.name}.wasm").resolve()
-    if not LIB_NAME_PATTERN.match(lib.name):
-        raise CompileError(f"{lib.name!r} is not a model library name: it must end in .wasm, without odd characters")
-    return output, lib
-
-
 def compile_model(
     source: Path,
     quantization: str,
@@ -122,8 +108,7 @@ def compile_model(
     say = progress or (lambda _line: None)
     spec = get_quantization(quantization)
     model_dir, lib_path = destinations(output, lib_output)
-    if model_dir.exists() and not force:
-        raise CompileError(f"{model_dir} already exists: remove it or pass --force to replace it")
+    refuse_existing(model_dir, force)
     checkpoint = read_checkpoint(
         source, spec, context_window_size=context_window_size, prefill_chunk_size=prefill_chunk_size
     )
@@ -133,20 +118,9 @@ def compile_model(
     find_emcc()  # before the slow steps: a missing linker should not cost minutes first
 
     result = CompileResult(model_dir=model_dir, lib_path=lib_path, quantization=spec.name)
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    lib_path.parent.mkdir(parents=True, exist_ok=True)
-    # Dot-names: the server skips them, and a rename on the same file system is atomic.
-    tag = uuid.uuid4().hex[:8]
-    staging = model_dir.with_name(f".{model_dir.name}.partial-{tag}")
-    staged_lib = lib_path.with_name(f".{lib_path.stem}.partial-{tag}.wasm")
-    staging.mkdir()
-    try:
+    with staged_output(model_dir, lib_path) as (staging, staged_lib):
         _build_and_link(checkpoint, spec, staged_lib, result, say)
         _write_model_files(checkpoint, spec, mlc_config, staging, lib_path.name, display_name, result, say)
-        _move_into_place(staging, staged_lib, model_dir, lib_path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        staged_lib.unlink(missing_ok=True)
     result.lib_bytes = lib_path.stat().st_size
     say(f"wrote {model_dir} and {lib_path}")
     return result
@@ -198,12 +172,3 @@ def _write_model_files(
     name = display_name or f"{checkpoint.path.name} ({spec.name})"
     write_json(staging / HEARTH_META, {"display_name": name, "model_lib": lib_name})
 
-
-def _move_into_place(staging: Path, staged_lib: Path, model_dir: Path, lib_path: Path) -> None:
-    # The library first: a model directory must never be visible without its library.
-    staged_lib.replace(lib_path)
-    if model_dir.exists():
-        old = model_dir.with_name(f".{model_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        model_dir.rename(old)
-        shutil.rmtree(old)
-    staging.rename(model_dir)

@@ -78,8 +78,8 @@ def _architecture(raw: dict[str, Any]) -> str:
         if name in ARCHITECTURES:
             return ARCHITECTURES[name]
     raise ConfigError(
-        f"unsupported architecture {', '.join(map(str, architectures))}: "
-        f"Hearth compiles {', '.join(ARCHITECTURES)}"
+        f"unsupported architecture {', '.join(map(str, architectures))}: Hearth's compiler handles "
+        f"{', '.join(ARCHITECTURES)}; for others use `hearth compile --backend mlc-llm`"
     )
 
 
