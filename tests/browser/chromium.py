@@ -8,13 +8,26 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
-# WebGPU without a GPU: Vulkan through SwiftShader; no network, no background services.
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan",
-    "--use-vulkan=swiftshader", "--use-webgpu-adapter=swiftshader",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-quic",
-]  # fmt: skip
+# A name for 127.0.0.1 that is not "localhost": pages opened through it are not a secure context.
+INSECURE_HOST = "hearth.test"
+QUIET_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    # Belt and braces with the tests' request guards: no name resolves anywhere but here.
+    f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+# A real WebGPU adapter on the CPU (SwiftShader): no shader-f16, 1 GiB storage buffers.
+WEBGPU_ARGS = [
+    "--enable-unsafe-webgpu",
+    "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader",
+    "--use-webgpu-adapter=swiftshader",
+]
+CHROMIUM_ARGS = QUIET_ARGS + WEBGPU_ARGS
 PROBE = Path(__file__).resolve().parent / "webllm_probe.js"
 
 

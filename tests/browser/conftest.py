@@ -19,31 +19,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, INSECURE_HOST
 from tests.conftest import LiveServer
 from tests.fakemodel import write_fake_model
 from webapp.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-# A name for 127.0.0.1 that is not "localhost": pages opened through it are not a secure context.
-INSECURE_HOST = "hearth.test"
-QUIET_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    # Belt and braces with the request guard below: no name resolves anywhere but here.
-    f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
-# A real WebGPU adapter on the CPU (SwiftShader): no shader-f16, 1 GiB storage buffers.
-WEBGPU_ARGS = [
-    "--enable-unsafe-webgpu",
-    "--enable-features=Vulkan",
-    "--use-vulkan=swiftshader",
-    "--use-webgpu-adapter=swiftshader",
-]
-CHROMIUM_ARGS = QUIET_ARGS + WEBGPU_ARGS
 LOCAL_HOST = "127.0.0.1"
 OUTSIDE = re.compile(rf"^(?!https?://(?:127\.0\.0\.1|{re.escape(INSECURE_HOST)})[:/])")
 READY = "html[data-hearth=ready]"

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, Playwright
 
-from tests.browser.conftest import CHROMIUM, INSECURE_HOST, QUIET_ARGS, READY, guarded_context
+from tests.browser.chromium import CHROMIUM, INSECURE_HOST, QUIET_ARGS
+from tests.browser.conftest import READY, guarded_context
 
 pytestmark = pytest.mark.browser
 
