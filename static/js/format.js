@@ -1,0 +1,22 @@
+/** Numbers as people read them: sizes and speeds. */
+
+// The SI symbols, as Jinja's filesizeformat writes them on the server-rendered pages.
+const UNITS = ["bytes", "kB", "MB", "GB", "TB"];
+
+/** 1536000 → "1.5 MB" (decimal units, as download sizes are usually quoted). */
+export function formatBytes(bytes) {
+  if (!Number.isFinite(bytes) || bytes < 0) return "size unknown";
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+/** 12.345 → "12.3 tokens/s". */
+export function formatRate(tokensPerSecond) {
+  return Number.isFinite(tokensPerSecond) ? `${tokensPerSecond.toFixed(1)} tokens/s` : "–";
+}
