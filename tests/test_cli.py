@@ -18,7 +18,8 @@ from webapp.cli import main
 def test_help_lists_the_verbs() -> None:
     result = CliRunner().invoke(main, ["-h"])
     assert result.exit_code == 0
-    assert "serve" in result.output
+    for verb in ("serve", "compile", "install-default"):
+        assert verb in result.output
 
 
 def test_version() -> None:

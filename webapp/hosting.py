@@ -94,6 +94,7 @@ def model_entry(request: Request, hosted: HostedModel) -> dict[str, object]:
         "model_url": str(request.url_for("model_file", model_id=model.model_id, revision=REVISION, file="")),
         "model_lib_url": str(request.url_for("model_lib", name=hosted.lib_name)),
         "description": model.description,
+        "default": model.default,
     }
 
 

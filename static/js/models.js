@@ -126,6 +126,8 @@ export function buildCatalogue({ hosted = [], custom = [], gpu, prebuilt = prebu
   return {
     entries,
     byId,
+    // The first hosted model whose server marks it default (hearth-model.json "default": true).
+    defaultId: hosted.find((model) => model.default && byId.has(model.id))?.id ?? null,
     appConfig: { ...prebuilt, model_list: entries.map((entry) => entry.record) },
   };
 }

@@ -28,9 +28,11 @@ export class ModelPicker {
   render(catalogue) {
     this.#catalogue = catalogue;
     const select = $("model-select");
-    const wanted = select.value || localStorage.getItem(SELECTED_KEY);
+    // The person's own choice first; else the model this server offers by default (its built-in one).
+    const wanted = [select.value, localStorage.getItem(SELECTED_KEY), catalogue.defaultId]
+      .find((id) => id && catalogue.byId.has(id));
     select.replaceChildren(...Object.keys(GROUP_LABELS).map((source) => group(catalogue, source)).filter(Boolean));
-    if (wanted && catalogue.byId.has(wanted)) select.value = wanted;
+    if (wanted) select.value = wanted;
     select.disabled = false;
     this.#showDetails();
   }

@@ -33,6 +33,10 @@ async ({ origin, modelId, prompts, maxTokens }) => {
       prompt,
       max_tokens: maxTokens,
       temperature: 0,
+      // Plain greedy decoding: no penalty, whatever mlc-chat-config.json's defaults say.
+      repetition_penalty: 1.0,
+      frequency_penalty: 0,
+      presence_penalty: 0,
       ignore_eos: true,
     });
     results.push({ ...current, promptTokens: reply.usage.prompt_tokens, text: reply.choices[0].text });

@@ -36,6 +36,8 @@ MLC_LLM_QUANTIZATIONS = (
     "q0f16", "q0bf16", "q0f32", "q3f16_0", "q3f16_1", "q4f16_0", "q4f16_1", "q4bf16_0", "q4bf16_1",
     "q4f32_1", "q4f16_2", "q4f16_autoawq", "q4f16_ft",
 )  # fmt: skip
+# Runs on every WebGPU (no shader-f16 needed), like Hearth's own default for checkpoints.
+MLC_LLM_DEFAULT_QUANTIZATION = "q4f32_1"
 # How much of a failing step's output goes into the error: its last lines say what broke.
 ERROR_TAIL_LINES = 5
 

@@ -46,13 +46,14 @@ def staged_output(model_dir: Path, lib_path: Path) -> Iterator[tuple[Path, Path]
     staging.mkdir()
     try:
         yield staging, staged_lib
-        _move_into_place(staging, staged_lib, model_dir, lib_path)
+        move_into_place(staging, staged_lib, model_dir, lib_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         staged_lib.unlink(missing_ok=True)
 
 
-def _move_into_place(staging: Path, staged_lib: Path, model_dir: Path, lib_path: Path) -> None:
+def move_into_place(staging: Path, staged_lib: Path, model_dir: Path, lib_path: Path) -> None:
+    """Rename a staged model directory and library over their destinations (same file system)."""
     # The library first: a model directory must never be visible without its library.
     staged_lib.replace(lib_path)
     if model_dir.exists():

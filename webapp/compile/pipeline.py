@@ -1,4 +1,4 @@
-"""compile_model: a Hugging Face checkpoint -> an MLC model directory and its WebGPU model library.
+"""compile_model: a checkpoint (Hugging Face directory or GGUF file) -> an MLC model directory and its WebGPU library.
 
 Layout written for `output = MODELS_DIR/<id>`:
     MODELS_DIR/<id>/            mlc-chat-config.json, tensor-cache.json, params_shard_*.bin,
@@ -9,8 +9,6 @@ Everything is checked before the slow steps start; webapp.compile.output stages 
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,28 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from webapp.compile.chat_config import chat_config
-from webapp.compile.errors import CompileError
-from webapp.compile.llama.config import LlamaConfig, config_from_hf
-from webapp.compile.llama.loader import LlamaLoader, read_json_file
 from webapp.compile.output import destinations, refuse_existing, staged_output
 from webapp.compile.quantize import Quantization, get_quantization
+from webapp.compile.source import Checkpoint, is_gguf, read_checkpoint
 from webapp.compile.weights import ConversionStats
 from webapp.mlc.files import CHAT_CONFIG, HEARTH_META
 from webapp.mlc.write import write_json
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A checked Hugging Face checkpoint directory, ready to compile."""
-
-    path: Path
-    hf_config: dict[str, Any]
-    config: LlamaConfig
-    tokenizer: dict[str, Any]
-    generation: dict[str, Any]
-    loader: LlamaLoader
 
 
 @dataclass
@@ -55,38 +39,9 @@ class CompileResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def read_checkpoint(
-    source: Path, quantization: Quantization, *, context_window_size: int | None = None, prefill_chunk_size: int | None = None
-) -> Checkpoint:
-    """Read and check config.json, tokenizer.json, generation_config.json and the weight files' headers."""
-    from webapp.compile.build import float_param_shapes
-
-    if not source.is_dir():
-        raise CompileError(f"{source} is not a directory: give a Hugging Face checkpoint directory")
-    hf_config = read_json_file(source / "config.json")
-    config = config_from_hf(hf_config, context_window_size=context_window_size, prefill_chunk_size=prefill_chunk_size)
-    tokenizer = _read_tokenizer(source / "tokenizer.json", config)
-    generation_path = source / "generation_config.json"
-    generation = read_json_file(generation_path) if generation_path.exists() else {}
-    loader = LlamaLoader(source)
-    loader.check(float_param_shapes(config, quantization))
-    return Checkpoint(source, hf_config, config, tokenizer, generation, loader)
-
-
-def _read_tokenizer(path: Path, config: LlamaConfig) -> dict[str, Any]:
-    from tokenizers import Tokenizer
-
-    data = read_json_file(path)
-    try:
-        tokenizer = Tokenizer.from_str(json.dumps(data))
-    except Exception as exc:  # the tokenizers library raises a bare Exception on bad input
-        raise CompileError(f"{path} is not a tokenizer the tokenizers library can load ({exc})") from None
-    if tokenizer.get_vocab_size(with_added_tokens=True) > config.vocab_size:
-        raise CompileError(
-            f"{path} has {tokenizer.get_vocab_size(with_added_tokens=True)} tokens but config.json's "
-            f"vocab_size is {config.vocab_size}: the checkpoint's files do not belong together"
-        )
-    return data
+def default_quantization(source: Path) -> str:
+    """q4f32_gguf for a GGUF (its Q4_0/Q4_1/Q8_0 blocks stay exact), q4f32_1 for a checkpoint directory."""
+    return "q4f32_gguf" if is_gguf(source) else "q4f32_1"
 
 
 def compile_model(
@@ -113,7 +68,8 @@ def compile_model(
         source, spec, context_window_size=context_window_size, prefill_chunk_size=prefill_chunk_size
     )
     mlc_config = chat_config(
-        checkpoint.config, spec, checkpoint.hf_config, checkpoint.generation, checkpoint.tokenizer, conv_template
+        checkpoint.config, spec, checkpoint.hf_config, checkpoint.generation, checkpoint.tokenizer, conv_template,
+        own_template=checkpoint.conv_template,
     )
     find_emcc()  # before the slow steps: a missing linker should not cost minutes first
 
@@ -163,12 +119,13 @@ def _write_model_files(
     from webapp.compile.weights import convert_weights
 
     say("converting weights")
-    stats = convert_weights(checkpoint.loader.load, library_params(checkpoint.config, spec), spec, staging, say)
+    params = library_params(checkpoint.config, spec)
+    stats = convert_weights(checkpoint.loader.load, params, spec, staging, say, blocks=checkpoint.blocks)
     result.weights = stats
     result.timings["weights"] = stats.seconds
     say(f"wrote {stats.nbytes / 1e6:.1f} MB of weights ({stats.megabytes_per_second:.0f} MB/s)")
     write_json(staging / CHAT_CONFIG, mlc_config)
-    shutil.copyfile(checkpoint.path / "tokenizer.json", staging / "tokenizer.json")
-    name = display_name or f"{checkpoint.path.name} ({spec.name})"
+    (staging / "tokenizer.json").write_bytes(checkpoint.tokenizer_bytes)
+    name = display_name or f"{checkpoint.name} ({spec.name})"
     write_json(staging / HEARTH_META, {"display_name": name, "model_lib": lib_name})
 

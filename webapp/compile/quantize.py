@@ -20,6 +20,8 @@ from webapp.compile.errors import CompileError
 if TYPE_CHECKING:
     from tvm.relax.frontend import nn
 
+    from webapp.compile.gguf_quant import BlockSource
+
 GROUP_SIZE = 32
 BITS = 4
 CODES_PER_WORD = 32 // BITS  # 4-bit codes packed into one uint32
@@ -35,7 +37,9 @@ class Quantization:
     """One quantization mode, named as mlc-llm names it (q<bits>f<float bits>_<layout>)."""
 
     name: str
-    kind: Literal["none", "group"]  # "none": plain float weights; "group": 4-bit group codes
+    # "none": plain float weights; "group": 4-bit symmetric group codes (mlc-llm's q4*_1);
+    # "gguf": GGUF's Q4_1/Q8_0 blocks, kept exactly (see gguf_quant.py)
+    kind: Literal["none", "group", "gguf"]
     dtype: Literal["float32", "float16"]  # activations, norms, biases and scales
 
     @property
@@ -51,6 +55,7 @@ QUANTIZATIONS: dict[str, Quantization] = {
         Quantization("q0f16", "none", "float16"),
         Quantization("q4f32_1", "group", "float32"),
         Quantization("q4f16_1", "group", "float16"),
+        Quantization("q4f32_gguf", "gguf", "float32"),
     )
 }
 
@@ -169,6 +174,10 @@ def quantize_model(model: nn.Module, quantization: Quantization) -> nn.Module:
     """Swap every Linear and Embedding of a float model for its group-quantized form (in place)."""
     if quantization.kind == "none":
         return model
+    if quantization.kind == "gguf":
+        from webapp.compile.gguf_quant import quantize_model_gguf
+
+        return quantize_model_gguf(model)
     from tvm.relax.frontend import nn
 
     linear_cls, embedding_cls = _make_layers()
@@ -197,18 +206,26 @@ def convert_params(
     library_params: Sequence[tuple[str, tuple[int, ...], str]],
     load: Callable[[str], np.ndarray],
     quantization: Quantization,
+    blocks: BlockSource | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Yield the array for each library parameter (name, shape, dtype), in order.
 
-    load(name) gives a float weight by the float model's parameter name. "x.q_weight" and
-    "x.q_scale" both come from quantizing "x.weight" once; every other name is loaded and cast.
+    load(name) gives a float weight by the float model's parameter name. "x.q_weight" and its
+    scales come from quantizing "x.weight" once; every other name is loaded and cast. For q4f32_gguf,
+    `blocks` (a GGUF's loader) gives the stored blocks, which are kept as they are where they fit.
     """
+    from webapp.compile.gguf_quant import SCALE_MIN, quantize_param
+
+    names = {name for name, _, _ in library_params}
     quantized: dict[str, np.ndarray] = {}
     for name, shape, dtype in library_params:
         prefix, _, leaf = name.rpartition(".")
-        if name not in quantized and leaf in ("q_weight", "q_scale"):
-            packed, scale = quantize_weight(load(f"{prefix}.weight"), quantization.dtype)
-            quantized = {f"{prefix}.q_weight": packed, f"{prefix}.q_scale": scale}
+        if name not in quantized and leaf in ("q_weight", "q_scale", SCALE_MIN):
+            if quantization.kind == "gguf":
+                quantized = quantize_param(prefix, f"{prefix}.{SCALE_MIN}" in names, load, blocks)
+            else:
+                packed, scale = quantize_weight(load(f"{prefix}.weight"), quantization.dtype)
+                quantized = {f"{prefix}.q_weight": packed, f"{prefix}.q_scale": scale}
         array = quantized.pop(name) if name in quantized else np.ascontiguousarray(load(name).astype(dtype))
         if tuple(array.shape) != tuple(shape) or str(array.dtype) != dtype:
             raise QuantizationError(

@@ -1,8 +1,8 @@
 """A numpy forward pass of the Llama family, on the weights exactly as the library dequantizes them.
 
-It reads the same tensors WebLLM loads (tensor-cache.json and its shards), dequantizes group codes
-with quantize.dequantize_weight, and computes in float64: the truth the compiled library is
-checked against (greedy token ids must match).
+It reads the same tensors WebLLM loads (tensor-cache.json and its shards), dequantizes them with the
+numpy twins of the library's kernels (quantize.py, gguf_quant.py), and computes in float64: the truth
+the compiled library is checked against (greedy token ids must match).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from webapp.compile.llama.config import LlamaConfig
+from webapp.compile.gguf_quant import BLOCK, SCALE_MIN, dequantize_q4, dequantize_q8
 from webapp.compile.quantize import dequantize_weight
 from webapp.mlc.files import TENSOR_CACHE
 
@@ -36,15 +37,27 @@ def read_params(model_dir: Path) -> dict[str, np.ndarray]:
 
 
 def float_weights(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Library parameters -> float64 weights by float-model name, dequantizing 'x.q_weight'/'x.q_scale' pairs."""
+    """Library parameters -> float64 weights by float-model name, dequantizing each 'x.q_weight' with its scales."""
     weights: dict[str, np.ndarray] = {}
     for name, array in params.items():
         if name.endswith(".q_weight"):
             prefix = name[: -len(".q_weight")]
-            weights[f"{prefix}.weight"] = dequantize_weight(array, params[f"{prefix}.q_scale"]).astype(np.float64)
-        elif not name.endswith(".q_scale"):
+            weights[f"{prefix}.weight"] = _dequantize(params, prefix).astype(np.float64)
+        elif not name.endswith((".q_scale", f".{SCALE_MIN}")):
             weights[name] = array.astype(np.float64)
     return weights
+
+
+def _dequantize(params: dict[str, np.ndarray], prefix: str) -> np.ndarray:
+    # The layout shows in the stored names and shapes: q4f32_gguf's 4-bit layers carry q_scale_min;
+    # its 8-bit embedding packs 4 codes per word, mlc-llm's 4-bit group codes 8.
+    packed = params[f"{prefix}.q_weight"]
+    if f"{prefix}.{SCALE_MIN}" in params:
+        return dequantize_q4(packed, params[f"{prefix}.{SCALE_MIN}"])
+    scale = params[f"{prefix}.q_scale"]
+    if packed.shape[1] * 4 == scale.shape[1] * BLOCK:
+        return dequantize_q8(packed, scale)
+    return dequantize_weight(packed, scale)
 
 
 def _rope_frequencies(config: LlamaConfig) -> np.ndarray:
@@ -122,14 +135,18 @@ class ReferenceLlama:
 
     def forward(self, token_ids: list[int]) -> np.ndarray:
         """Append tokens to the sequence; return the logits of the last one [vocab]."""
+        return self.forward_all(token_ids, last_only=True)[0]
+
+    def forward_all(self, token_ids: list[int], last_only: bool = False) -> np.ndarray:
+        """Append tokens to the sequence; return the logits after every one of them [tokens, vocab]."""
         start = self.keys[0].shape[0]
         x = self.w["model.embed_tokens.weight"][np.asarray(token_ids)]
         for layer in range(self.config.num_hidden_layers):
             x = x + self._attention(self._norm(x, f"model.layers.{layer}.input_layernorm.weight"), layer, start)
             x = x + self._mlp(self._norm(x, f"model.layers.{layer}.post_attention_layernorm.weight"), layer)
-        last = self._norm(x[-1:], "model.norm.weight")
+        hidden = self._norm(x[-1:] if last_only else x, "model.norm.weight")
         head = self.w["model.embed_tokens.weight"] if self.config.tie_word_embeddings else self.w["lm_head.weight"]
-        return (last @ head.T)[0]
+        return hidden @ head.T
 
     def generate(self, prompt_ids: list[int], steps: int) -> tuple[list[int], list[np.ndarray]]:
         """Greedy decoding from a fresh sequence: (token ids, logits before each token)."""

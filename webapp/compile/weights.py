@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from webapp.compile.build import Param
+from webapp.compile.gguf_quant import BlockSource
 from webapp.compile.quantize import Quantization, convert_params
 from webapp.mlc.write import write_tensor_cache
 
@@ -39,8 +40,12 @@ def convert_weights(
     quantization: Quantization,
     directory: Path,
     progress: Progress,
+    blocks: BlockSource | None = None,
 ) -> ConversionStats:
-    """Quantize/cast every library parameter from `load` (float weights by name) into `directory`."""
+    """Quantize/cast every library parameter from `load` (float weights by name) into `directory`.
+
+    `blocks` gives a GGUF's stored blocks, which q4f32_gguf keeps as they are.
+    """
     start = time.monotonic()
     source_bytes = 0
     written = 0
@@ -55,7 +60,7 @@ def convert_weights(
     def tensors() -> Iterator[tuple[str, np.ndarray]]:
         nonlocal written, next_report
         layout = [(p.name, p.shape, p.dtype) for p in params]
-        for name, array in convert_params(layout, counted_load, quantization):
+        for name, array in convert_params(layout, counted_load, quantization, blocks):
             yield name, array
             written += array.nbytes
             if written >= next_report:

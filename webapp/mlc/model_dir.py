@@ -38,6 +38,7 @@ class MLCModel:
     files: tuple[str, ...]
     model_lib: str | None  # file name under libs/, from hearth-model.json
     description: str
+    default: bool  # hearth-model.json says the chat page should offer it first (Hearth's built-in model)
 
     @property
     def required_features(self) -> list[str]:
@@ -111,6 +112,7 @@ def read_model_dir(path: Path) -> MLCModel:
         files=files,
         model_lib=meta.get("model_lib") if isinstance(meta.get("model_lib"), str) else None,
         description=str(meta.get("description") or ""),
+        default=meta.get("default") is True,
     )
 
 

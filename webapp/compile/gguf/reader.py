@@ -8,6 +8,8 @@ from typing import Any
 import gguf
 import numpy as np
 
+from webapp.compile.errors import CompileError
+
 GGUF_MAGIC = b"GGUF"
 # Header: magic (4), version (4), tensor count (8), metadata count (8).
 HEADER_BYTES = 24
@@ -18,8 +20,11 @@ OTHER_BACKEND_HINT = (
 )
 
 
-class GGUFError(ValueError):
-    """A GGUF file cannot be read or converted; the message says what is wrong, where, and what to do."""
+class GGUFError(CompileError, ValueError):
+    """A GGUF file cannot be read or converted; the message says what is wrong, where, and what to do.
+
+    A CompileError, so `hearth compile` reports it as one line like any other bad input.
+    """
 
 
 class GGUFFile:

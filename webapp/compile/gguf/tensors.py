@@ -34,7 +34,7 @@ _LAYER_PATTERN = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
 # i-quants (IQ*), ternary and FP4 types are left out: they are rare for the small models Hearth runs.
 FLOAT_TYPES = ("F32", "F16", "BF16")
 BLOCK_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
-QK = 32  # elements per Q4_0/Q4_1 block
+QK = 32  # elements per Q4_0, Q4_1 and Q8_0 block
 
 
 def hf_name(gguf_name: str) -> str:
@@ -83,6 +83,31 @@ class Q4Blocks:
         else:
             values = q * scale + self.minimum.astype(np.float32)[..., None]
         return values.reshape(rows, cols)
+
+    @staticmethod
+    def concatenate(parts: list[Q4Blocks]) -> Q4Blocks:
+        """Matrices stacked along the rows (fused projections); the result is Q4_1 if any part is."""
+        kind = "Q4_0" if all(part.ggml_type == "Q4_0" for part in parts) else "Q4_1"
+        return Q4Blocks(kind, *(np.concatenate([getattr(p, f) for p in parts]) for f in ("q", "scale", "minimum")))
+
+
+@dataclass(frozen=True)
+class Q8Blocks:
+    """A Q8_0 matrix kept in its 8-bit blocks: value = q * scale, 32 values per block."""
+
+    q: np.ndarray  # int8 [rows, cols], in element order
+    scale: np.ndarray  # float16 [rows, cols // 32]
+
+    def dequantize(self) -> np.ndarray:
+        """float32 [rows, cols], the same values ggml computes."""
+        rows, cols = self.q.shape
+        values = self.q.reshape(rows, cols // QK, QK).astype(np.float32) * self.scale.astype(np.float32)[..., None]
+        return values.reshape(rows, cols)
+
+    @staticmethod
+    def concatenate(parts: list[Q8Blocks]) -> Q8Blocks:
+        """Matrices stacked along the rows."""
+        return Q8Blocks(np.concatenate([p.q for p in parts]), np.concatenate([p.scale for p in parts]))
 
 
 @dataclass(frozen=True)
@@ -137,6 +162,17 @@ class GGUFTensor:
         # Byte j of a block holds element j in its low nibble and element j + 16 in its high nibble.
         q = np.concatenate([packed & 0x0F, packed >> 4], axis=-1).reshape(rows, cols)
         return Q4Blocks(self.ggml_type, q, scale, minimum)
+
+    def q8_blocks(self) -> Q8Blocks:
+        """The 8-bit values and per-block scales of a Q8_0 matrix, rows in HF order."""
+        if self.ggml_type != "Q8_0":
+            raise GGUFError(f"{self.gguf_name} is {self.ggml_type}, not a Q8_0 tensor.")
+        rows, cols = self.shape
+        # A Q8_0 block: float16 scale, then 32 int8 values.
+        blocks = self.raw().reshape(rows, cols // QK, 2 + QK)
+        scale = blocks[..., 0:2].copy().view(np.float16)[..., 0]
+        q = blocks[..., 2:].copy().view(np.int8).reshape(rows, cols)
+        return Q8Blocks(q, scale)
 
 
 def llama_tensors(gf: GGUFFile, config: dict[str, Any]) -> list[GGUFTensor]:

@@ -32,6 +32,22 @@ def hf_sources(name: str) -> list[str]:
     return [name]
 
 
+def check_shapes(
+    shapes: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, ...]], where: str, config_name: str
+) -> None:
+    """Check a checkpoint's tensor shapes (by HF name) make every expected model parameter."""
+    for name, shape in expected.items():
+        sources = hf_sources(name)
+        missing = [source for source in sources if source not in shapes]
+        if missing:
+            raise CheckpointError(f"{where} has no tensor {missing[0]} (needed for {name})")
+        rows = sum(shapes[source][0] for source in sources)
+        rest = {shapes[source][1:] for source in sources}
+        if len(rest) != 1 or (rows, *rest.pop()) != tuple(shape):
+            found = ", ".join(f"{source} {list(shapes[source])}" for source in sources)
+            raise CheckpointError(f"{found} do not make {name} of shape {list(shape)} as {config_name} implies")
+
+
 class LlamaLoader:
     """Reads float weights lazily from a checkpoint directory's *.safetensors files."""
 
@@ -68,17 +84,7 @@ class LlamaLoader:
 
     def check(self, expected: Mapping[str, tuple[int, ...]]) -> None:
         """Fail before any compiling if a parameter's tensors are missing or shaped wrongly."""
-        shapes = self.shapes()
-        for name, shape in expected.items():
-            sources = hf_sources(name)
-            missing = [source for source in sources if source not in shapes]
-            if missing:
-                raise CheckpointError(f"{self.checkpoint} has no tensor {missing[0]} (needed for {name})")
-            rows = sum(shapes[source][0] for source in sources)
-            rest = {shapes[source][1:] for source in sources}
-            if len(rest) != 1 or (rows, *rest.pop()) != tuple(shape):
-                found = ", ".join(f"{source} {list(shapes[source])}" for source in sources)
-                raise CheckpointError(f"{found} do not make {name} of shape {list(shape)} as config.json implies")
+        check_shapes(self.shapes(), expected, str(self.checkpoint), "config.json")
 
     def load(self, name: str) -> np.ndarray:
         """One model parameter as float32 (bf16 and f16 widen exactly)."""
