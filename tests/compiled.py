@@ -7,7 +7,6 @@ directory (<entry>/models/<id>/ and <entry>/models/libs/<id>.wasm) that `hearth 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -17,8 +16,6 @@ from typing import Any
 
 from tests.tinycheckpoint import write_tiny_checkpoint
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-COMPILER_SOURCES = (REPO_ROOT / "webapp" / "compile", REPO_ROOT / "webapp" / "mlc")
 
 
 def model_id(quantization: str) -> str:
@@ -27,16 +24,11 @@ def model_id(quantization: str) -> str:
 
 
 def _input_hash(checkpoint: Path, quantization: str) -> str:
-    import tvm
+    from webapp.compile.cachekey import compiler_digest, update_with_files
 
-    from webapp.compile.runtime import runtime_key
-
-    digest = hashlib.sha256()
-    files = [p for root in COMPILER_SOURCES for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
-    files += sorted(checkpoint.iterdir())
-    for path in files:
-        digest.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(f"tvm={tvm.__version__} runtime={runtime_key()} q={quantization}".encode())
+    digest = compiler_digest()
+    update_with_files(digest, sorted(checkpoint.iterdir()), checkpoint)
+    digest.update(f"q={quantization}".encode())
     return digest.hexdigest()[:16]
 
 

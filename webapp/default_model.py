@@ -12,7 +12,6 @@ models directory and records the key in hearth-model.json, so a second install i
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -40,8 +39,6 @@ CACHE_SUBDIR = "default-model"
 BUILD_RECORD = "build.json"
 # Older entries are removed after a new build; a few stay for other checkouts sharing the cache.
 KEEP_ENTRIES = 3
-REPO_ROOT = Path(__file__).resolve().parent.parent
-COMPILER_SOURCES = (REPO_ROOT / "webapp" / "compile", REPO_ROOT / "webapp" / "mlc", Path(__file__).resolve())
 
 Progress = Callable[[str], None]
 
@@ -67,18 +64,14 @@ def gguf_path() -> Path:
 
 def build_key(gguf: Path) -> str:
     """The cache key of the built-in model: a hash of every input of its compilation."""
-    from webapp.compile.runtime import runtime_key
+    from webapp.compile.cachekey import compiler_digest, update_with_files
 
-    digest = hashlib.sha256()
+    digest = compiler_digest()
+    update_with_files(digest, [Path(__file__).resolve()], Path(__file__).resolve().parent)
     with gguf.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 22), b""):
             digest.update(chunk)
-    for root in COMPILER_SOURCES:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            if "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(f"tvm={metadata.version('apache-tvm')} runtime={runtime_key()} q={QUANTIZATION}".encode())
+    digest.update(f"q={QUANTIZATION}".encode())
     return digest.hexdigest()[:16]
 
 
