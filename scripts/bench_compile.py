@@ -90,7 +90,8 @@ def measure_runtime(rebuild: bool) -> dict[str, Any]:
         return {"seconds": seconds, "fresh": True, "per_file": manifest.get("timings")}
     home = runtime.ensure_runtime(print)
     manifest = json.loads((home / runtime.MANIFEST_NAME).read_text())
-    return {"seconds": None, "fresh": False, "per_file": manifest.get("timings"), "note": "from the cached build's manifest"}
+    timings = manifest.get("timings")
+    return {"seconds": None, "fresh": False, "per_file": timings, "note": "from the cached build's manifest"}
 
 
 def compile_tiny(quantization: str, models: Path) -> dict[str, Any]:
@@ -166,9 +167,13 @@ def browser_figures(models: Path, quantizations: list[str], tokens: int, extra: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-q", "--quantization", action="append", help="repeatable [default: q0f32 and q4f32_1]")
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file [default: {DEFAULT_OUTPUT}]")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file [default: {DEFAULT_OUTPUT}]"
+    )
     parser.add_argument("--tokens", type=int, default=32, help="decode length of the timed request [default: 32]")
-    parser.add_argument("--extra", type=int, default=16, help="tokens added to count dispatches per token [default: 16]")
+    parser.add_argument(
+        "--extra", type=int, default=16, help="tokens added to count dispatches per token [default: 16]"
+    )
     parser.add_argument("--rebuild-runtime", action="store_true", help="time a fresh runtime build (minutes)")
     parser.add_argument("--no-browser", action="store_true", help="skip the WebLLM measurements")
     args = parser.parse_args()

@@ -34,7 +34,8 @@ def _input_hash(*parts: str | Path) -> str:
     from webapp.compile.runtime import runtime_key
 
     digest = hashlib.sha256()
-    files = [p for root in COMPILER_SOURCES for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    files = [p for root in COMPILER_SOURCES for p in sorted(root.rglob("*")) if p.is_file()]
+    files = [p for p in files if "__pycache__" not in p.parts]
     for path in files:
         digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     for part in parts:

@@ -140,7 +140,8 @@ def test_abi_functions_on_the_cpu_build() -> None:
     meta: dict[str, Any] = {}
     mod = attach_abi(tvm.IRModule(), target, VOCAB, meta)
     with target:
-        vm = relax.VirtualMachine(relax.build(mod, target, relax_pipeline=pipeline(target, meta, ABI_FUNCTIONS)), tvm.cpu())
+        executable = relax.build(mod, target, relax_pipeline=pipeline(target, meta, ABI_FUNCTIONS))
+    vm = relax.VirtualMachine(executable, tvm.cpu())
     data = _inputs()
     results = []
     for case in _cases(data):
@@ -175,13 +176,18 @@ def test_abi_functions_on_webgpu(served_library: tuple[LiveServer, str]) -> None
     data = _inputs()
     with chromium_page() as page:
         # WebLLM does not export its tvmjs; the page gets the same bundle with one export added.
+        tvmjs = bundle + "\nexport { libExports$2 as tvmjs };\n"
         page.route(
             f"{server.url}/hearth-test/tvmjs.js",
-            lambda route: route.fulfill(body=bundle + "\nexport { libExports$2 as tvmjs };\n", content_type="text/javascript"),
+            lambda route: route.fulfill(body=tvmjs, content_type="text/javascript"),
         )
         page.goto(f"{server.url}/library")
         results = page.evaluate(
             ABI_PROBE.read_text(),
-            {"tvmjsUrl": f"{server.url}/hearth-test/tvmjs.js", "libUrl": f"{server.url}/libs/{library}", "cases": _cases(data)},
+            {
+                "tvmjsUrl": f"{server.url}/hearth-test/tvmjs.js",
+                "libUrl": f"{server.url}/libs/{library}",
+                "cases": _cases(data),
+            },
         )
     _check(data, results)

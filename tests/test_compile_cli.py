@@ -133,3 +133,13 @@ def test_help_names_every_quantization() -> None:
     assert result.exit_code == 0
     for name in QUANTIZATIONS:
         assert name in result.output
+
+
+def test_cli_imports_no_compiler_dependencies() -> None:
+    """`hearth serve` must start fast: TVM and numpy load only when `hearth compile` runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, webapp.cli; print(sorted(m for m in ('tvm', 'numpy', 'tokenizers') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

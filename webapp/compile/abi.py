@@ -70,7 +70,9 @@ def _bitmask_body(logits, seq_ids, bitmask, vocab_size, i):
 
 def _logit_processors(threads: int) -> dict[str, tirx.PrimFunc]:
     @T.prim_func(s_tir=True)
-    def apply_logit_bias_inplace(var_logits: T.handle, var_pos2seq_id: T.handle, var_token_ids: T.handle, var_bias: T.handle):
+    def apply_logit_bias_inplace(
+        var_logits: T.handle, var_pos2seq_id: T.handle, var_token_ids: T.handle, var_bias: T.handle
+    ):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         batch_size, vocab_size, num_token = T.int32(), T.int32(), T.int32()
         logits = T.match_buffer(var_logits, (batch_size, vocab_size), "float32")
@@ -116,7 +118,7 @@ def _logit_processors(threads: int) -> dict[str, tirx.PrimFunc]:
     }
 
 
-# ---- sampling: Relax functions over the model's vocabulary, scheduled by dlight like the model ----
+# ---- sampling: softmax from nn ops (scheduled by dlight), argsort and top-p as hand-written kernels ----
 
 
 def _softmax_with_temperature(logits: nn.Tensor, temperature: nn.Tensor) -> nn.Tensor:
@@ -182,7 +184,9 @@ def attach_abi(mod: tvm.IRModule, target: tvm.target.Target, vocab: int, metadat
         _softmax_with_temperature,
         [("logits", relax.TensorType((batch, 1, vocab), f32)), ("temperature", relax.TensorType((batch,), f32))],
     )
-    _add_relax_function(bb, "argsort_probs", _argsort_probs(threads), [("probs", relax.TensorType((batch, vocab), f32))])
+    _add_relax_function(
+        bb, "argsort_probs", _argsort_probs(threads), [("probs", relax.TensorType((batch, vocab), f32))]
+    )
     _add_relax_function(
         bb,
         "sample_with_top_p",

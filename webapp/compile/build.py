@@ -75,7 +75,9 @@ def metadata(config: LlamaConfig, quantization: Quantization, params: list[Param
     }
 
 
-def export_module(config: LlamaConfig, quantization: Quantization, target: tvm.target.Target) -> tuple[tvm.IRModule, dict[str, Any]]:
+def export_module(
+    config: LlamaConfig, quantization: Quantization, target: tvm.target.Target
+) -> tuple[tvm.IRModule, dict[str, Any]]:
     """The model plus WebLLM's ABI functions as one Relax IRModule, and its metadata."""
     model = quantize_model(LlamaForCausalLM(config, quantization.dtype), quantization)
     with target:
@@ -148,6 +150,9 @@ def build_library(
     mod, meta = export_module(config, quantization, target)
     if target.kind.name == "webgpu":
         use_precise_sin_cos()
-    with target:
+    # TVM 0.27's CommonSubexprElim breaks the paged-KV prefill kernels for WebGPU when Llama 3's
+    # RoPE scaling is compiled in ("variable cse_v24 has been used before definition"); the WGSL
+    # compiler eliminates common subexpressions itself.
+    with target, tvm.transform.PassContext(config={"tirx.disable_cse_tir": target.kind.name == "webgpu"}):
         executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta))
     return executable, meta

@@ -59,7 +59,11 @@ class CompileResult:
 
 
 def read_checkpoint(
-    source: Path, quantization: Quantization, *, context_window_size: int | None = None, prefill_chunk_size: int | None = None
+    source: Path,
+    quantization: Quantization,
+    *,
+    context_window_size: int | None = None,
+    prefill_chunk_size: int | None = None,
 ) -> Checkpoint:
     """Read and check config.json, tokenizer.json, generation_config.json and the weight files' headers."""
     from webapp.compile.build import float_param_shapes
@@ -139,9 +143,13 @@ def compile_model(
     tag = uuid.uuid4().hex[:8]
     staging = model_dir.with_name(f".{model_dir.name}.partial-{tag}")
     staged_lib = lib_path.with_name(f".{lib_path.stem}.partial-{tag}.wasm")
+
+    def say_final_name(line: str) -> None:  # progress names the library as it will be, not staged
+        say(line.replace(staged_lib.name, lib_path.name))
+
     staging.mkdir()
     try:
-        _build_and_link(checkpoint, spec, staged_lib, result, say)
+        _build_and_link(checkpoint, spec, staged_lib, result, say_final_name)
         _write_model_files(checkpoint, spec, mlc_config, staging, lib_path.name, display_name, result, say)
         _move_into_place(staging, staged_lib, model_dir, lib_path)
     finally:
@@ -152,7 +160,9 @@ def compile_model(
     return result
 
 
-def _build_and_link(checkpoint: Checkpoint, spec: Quantization, staged_lib: Path, result: CompileResult, say: Progress) -> None:
+def _build_and_link(
+    checkpoint: Checkpoint, spec: Quantization, staged_lib: Path, result: CompileResult, say: Progress
+) -> None:
     from webapp.compile.build import build_library
     from webapp.compile.limits import check_kernels, webgpu_source
     from webapp.compile.link import link_model_library

@@ -97,7 +97,8 @@ def _block_sort(src, dst, scratch, vocab, n, block, threads, batch, merge_stage,
                 for stage in range(block.bit_length() - 1):
                     for step in range(stage + 1):
                         for tx in T.thread_binding(threads, "threadIdx.x"):
-                            _block_step(shared_keys, shared_order, bx, block, n, stage, T.shift_left(1, stage - step), tx)
+                            stride = T.shift_left(1, stage - step)
+                            _block_step(shared_keys, shared_order, bx, block, n, stage, stride, tx)
             else:
                 for step in range(block.bit_length() - 1):
                     for tx in T.thread_binding(threads, "threadIdx.x"):
