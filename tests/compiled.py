@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +24,77 @@ def model_id(quantization: str) -> str:
     return f"tiny-llama-{quantization}"
 
 
-def _input_hash(checkpoint: Path, quantization: str) -> str:
-    from webapp.compile.cachekey import compiler_digest, update_with_files
+def _input_hash(*parts: str | Path) -> str:
+    """Hash of the compiler's inputs (webapp.compile.cachekey) and the given strings and files."""
+    from webapp.compile.cachekey import compiler_digest
 
     digest = compiler_digest()
-    update_with_files(digest, sorted(checkpoint.iterdir()), checkpoint)
-    digest.update(f"q={quantization}".encode())
+    for part in parts:
+        if isinstance(part, Path):
+            for path in sorted(part.iterdir()) if part.is_dir() else [part]:
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        else:
+            digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def _cached(key: str, build: Callable[[Path], None]) -> Path:
+    """The cache entry for key, made by build(staging directory) if absent; renamed into place whole."""
+    from webapp.compile.runtime import cache_dir
+
+    root = cache_dir() / "compiled-tests"
+    entry = root / key
+    if entry.is_dir():
+        return entry
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    try:
+        build(staging)
+        try:
+            os.rename(staging, entry)
+        except OSError:  # another run finished the same entry first: keep theirs
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return entry
 
 
 def compiled_models_dir(quantization: str, **checkpoint_overrides: Any) -> tuple[Path, dict[str, float]]:
     """A models directory holding the compiled tiny model; (path, timings of the compile, {} when cached)."""
     from webapp.compile.pipeline import compile_model
-    from webapp.compile.runtime import cache_dir
 
+    timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="hearth-tiny-") as scratch:
         checkpoint = write_tiny_checkpoint(Path(scratch) / "tiny-llama", **checkpoint_overrides)
-        root = cache_dir() / "compiled-tests"
-        entry = root / _input_hash(checkpoint, quantization)
-        models = entry / "models"
-        if (models / model_id(quantization)).is_dir():
-            return models, {}
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=root))
-        try:
+
+        def build(staging: Path) -> None:
             start = time.monotonic()
             result = compile_model(checkpoint, quantization, staging / "models" / model_id(quantization))
-            result.timings["total"] = time.monotonic() - start
-            try:
-                os.rename(staging, entry)
-            except OSError:  # another run finished the same entry first: keep theirs
-                pass
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return models, result.timings
+            timings.update(result.timings, total=time.monotonic() - start)
+
+        entry = _cached(_input_hash(checkpoint, f"q={quantization}"), build)
+    return entry / "models", timings
+
+
+def compiled_abi_library(vocab: int) -> Path:
+    """A WebGPU library holding only WebLLM's sampling and logit-processing functions for a vocabulary."""
+    import tvm
+    from tvm import relax
+
+    from webapp.compile.abi import ABI_FUNCTIONS, attach_abi
+    from webapp.compile.build import pipeline
+    from webapp.compile.link import link_model_library
+    from webapp.compile.target import webgpu_tvm_target
+
+    name = f"hearth-abi-{vocab}.wasm"
+
+    def build(staging: Path) -> None:
+        target = webgpu_tvm_target()
+        meta: dict[str, Any] = {}
+        mod = attach_abi(tvm.IRModule(), target, vocab, meta)
+        with target:
+            executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta, ABI_FUNCTIONS))
+        link_model_library(executable, staging / name)
+
+    return _cached(_input_hash(f"abi vocab={vocab}"), build) / name
+

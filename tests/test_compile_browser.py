@@ -2,16 +2,15 @@
 served by the real Hearth app, and greedy decoding gives the numpy reference's token ids.
 
 Token ids come from a WebLLM logit processor: processSampledToken receives each id the GPU
-sampler picked, and processLogits the logits it sampled from (returned unchanged). The prompt
-goes through completions.create, which prepends nothing (no BOS, no chat template, no system
-prompt) and tokenizes with the same tokenizer.json, so Python's encoding is the prompt WebLLM
-prefills; usage.prompt_tokens confirms the length.
+sampler picked, and processLogits the logits it sampled from (returned unchanged). Prompts go
+through completions.create, which prepends nothing (no BOS, no chat template, no system prompt)
+and tokenizes with the same tokenizer.json, so Python's encoding is the prompt WebLLM prefills;
+usage.prompt_tokens confirms the length. One chat.completions request checks the chat template.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,17 +35,28 @@ STEPS = 16
 # tolerance cannot flip, and the margin check makes sure the test data has such leads.
 LOGIT_TOLERANCE = 1e-4  # relative to the largest |logit| of the step
 MIN_MARGIN = 2 * LOGIT_TOLERANCE
+CHAT = [{"role": "user", "content": "What is the hearth?"}]
 
 
 @pytest.fixture(scope="module", params=["q0f32", "q4f32_1"])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Path]]:
+def webllm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """Serve the compiled model with the real app; WebLLM answers every prompt, then the chat."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     quantization = request.param
     models, _ = compiled_models_dir(quantization)
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), models_dir_override=models)
-    with LiveServer(settings) as server:
-        yield server, models / model_id(quantization)
+    requests = [{"prompt": prompt} for prompt in PROMPTS] + [{"messages": CHAT}]
+    with LiveServer(settings) as server, chromium_page() as page:
+        # Any page of the app: the probe then runs under its real headers (CSP, COEP).
+        page.goto(f"{server.url}/library")
+        results = page.evaluate(
+            PROBE.read_text(),
+            {"origin": server.url, "modelId": model_id(quantization), "requests": requests, "maxTokens": STEPS},
+        )
+        errors = [line for line in page.hearth_console if line.startswith(("error: Error", "pageerror"))]
+    assert not errors
+    return models / model_id(quantization), results
 
 
 def _reference(model_dir: Path):
@@ -57,33 +67,49 @@ def _reference(model_dir: Path):
     return ReferenceLlama(config, float_weights(read_params(model_dir)))
 
 
-def test_webllm_greedy_tokens_equal_the_numpy_reference(served: tuple[LiveServer, Path]) -> None:
+def _check_greedy(model_dir: Path, prompt_ids: list[int], result: dict) -> None:
     from tokenizers import Tokenizer
 
-    server, model_dir = served
-    with chromium_page() as page:
-        # Any page of the app: the probe then runs under its real headers (CSP, COEP).
-        page.goto(f"{server.url}/library")
-        results = page.evaluate(
-            PROBE.read_text(),
-            {"origin": server.url, "modelId": model_dir.name, "prompts": PROMPTS, "maxTokens": STEPS},
-        )
-        assert not [line for line in page.hearth_console if line.startswith(("error: Error", "pageerror"))]
-
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    reference = _reference(model_dir)
-    for prompt, result in zip(PROMPTS, results, strict=True):
-        prompt_ids = tokenizer.encode(prompt).ids
-        assert result["promptTokens"] == len(prompt_ids), prompt
-        expected, expected_logits = reference.generate(prompt_ids, STEPS)
-        for step, logits in enumerate(expected_logits):
-            top2 = np.sort(logits)[-2:]
-            assert top2[1] - top2[0] > MIN_MARGIN * np.abs(logits).max(), f"test data has a near-tie at step {step}"
+    assert result["promptTokens"] == len(prompt_ids)
+    expected, expected_logits = _reference(model_dir).generate(prompt_ids, STEPS)
+    for step, logits in enumerate(expected_logits):
+        top2 = np.sort(logits)[-2:]
+        assert top2[1] - top2[0] > MIN_MARGIN * np.abs(logits).max(), f"test data has a near-tie at step {step}"
 
-        assert result["tokens"] == expected, prompt
-        assert len(result["logits"]) == STEPS
-        for step, (ours, theirs) in enumerate(zip(result["logits"], expected_logits, strict=True)):
-            scale = np.abs(theirs).max()
-            np.testing.assert_allclose(ours, theirs, rtol=0, atol=LOGIT_TOLERANCE * scale, err_msg=f"step {step}")
-        # The text WebLLM returns is the decoding of exactly those ids.
-        assert result["text"] == tokenizer.decode(expected, skip_special_tokens=False)
+    assert result["tokens"] == expected
+    assert len(result["logits"]) == STEPS
+    for step, (ours, theirs) in enumerate(zip(result["logits"], expected_logits, strict=True)):
+        scale = np.abs(theirs).max()
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=LOGIT_TOLERANCE * scale, err_msg=f"step {step}")
+    # The text WebLLM returns is the decoding of exactly those ids.
+    assert result["text"] == tokenizer.decode(expected, skip_special_tokens=False)
+
+
+@pytest.mark.parametrize("index", range(len(PROMPTS)))
+def test_webllm_greedy_tokens_equal_the_numpy_reference(webllm_run: tuple[Path, list[dict]], index: int) -> None:
+    from tokenizers import Tokenizer
+
+    model_dir, results = webllm_run
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    _check_greedy(model_dir, tokenizer.encode(PROMPTS[index]).ids, results[index])
+
+
+def test_webllm_chat_uses_the_compiled_chat_template(webllm_run: tuple[Path, list[dict]]) -> None:
+    """chat.completions: WebLLM builds the prompt from mlc-chat-config.json's inline template."""
+    from tokenizers import Tokenizer
+
+    model_dir, results = webllm_run
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    template = json.loads((model_dir / "mlc-chat-config.json").read_text())["conv_template"]
+    assert template["name"] == "chatml"  # the tokenizer has <|im_start|> and <|im_end|>
+    # WebLLM's getPromptArray: system, then each message with its role, then the reply header;
+    # every piece is tokenized on its own and the ids are joined.
+    pieces = [
+        template["system_template"].replace("{system_message}", template["system_message"]),
+        template["roles"]["user"] + template["role_content_sep"] + CHAT[0]["content"] + template["seps"][0],
+        template["roles"]["assistant"] + template["role_empty_sep"],
+    ]
+    prompt_ids = [token for piece in pieces for token in tokenizer.encode(piece).ids]
+    assert tokenizer.decode(prompt_ids, skip_special_tokens=False).startswith("<|im_start|>system\n")
+    _check_greedy(model_dir, prompt_ids, results[-1])

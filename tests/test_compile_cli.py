@@ -179,3 +179,13 @@ def test_bad_gguf_fails_with_one_line_and_no_output(case: str, tmp_path: Path, r
     assert message in result.output
     assert result.output.count("Error:") == 1 and result.output.rstrip().count("\n") == 0, result.output
     assert not models.exists() or _leftovers(models) == []
+
+
+def test_cli_imports_no_compiler_dependencies() -> None:
+    """`hearth serve` must start fast: TVM and numpy load only when `hearth compile` runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, webapp.cli; print(sorted(m for m in ('tvm', 'numpy', 'tokenizers') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

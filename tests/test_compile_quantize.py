@@ -75,7 +75,8 @@ def test_library_dequantizes_exactly_like_numpy(quantization: str) -> None:
     from webapp.compile.quantize import quantize_model
 
     model = quantize_model(Table(), spec)
-    mod, params = model.export_tvm({"forward": {"ids": nn.spec.Tensor([rows], "int32"), "$": {"param_mode": "packed", "effect_mode": "none"}}})
+    forward = {"ids": nn.spec.Tensor([rows], "int32"), "$": {"param_mode": "packed", "effect_mode": "none"}}
+    mod, params = model.export_tvm({"forward": forward})
     target = tvm.target.Target({"kind": "llvm"})
     executable = relax.build(mod, target=target)
     vm = relax.VirtualMachine(executable, tvm.cpu())

@@ -84,7 +84,8 @@ def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
         prefix = f"model.layers.{layer}"
         weights[f"{prefix}.input_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
         weights[f"{prefix}.post_attention_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
-        for name, rows in (("q_proj", heads * head_dim), ("k_proj", kv_heads * head_dim), ("v_proj", kv_heads * head_dim)):
+        projections = (("q_proj", heads * head_dim), ("k_proj", kv_heads * head_dim), ("v_proj", kv_heads * head_dim))
+        for name, rows in projections:
             weights[f"{prefix}.self_attn.{name}.weight"] = dense(rows, hidden, 2.0)
             if qwen:
                 weights[f"{prefix}.self_attn.{name}.bias"] = 0.1 * rng.standard_normal(rows)

@@ -74,7 +74,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--conv-template", default="auto", show_default=True,
               help="Chat format: auto (the GGUF's own chat template, else from the tokenizer's special tokens), "
                    "chatml, llama-3 or LM (plain text).")
-@click.option("--context-window", type=click.IntRange(1), help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
+@click.option("--context-window", type=click.IntRange(1),
+              help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
 @click.option("--prefill-chunk", type=click.IntRange(1), help="Most prompt tokens per prefill call [default: 1024].")
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @click.option("--backend", type=click.Choice(["tvm", "mlc-llm"]), default="tvm", show_default=True,

@@ -1,6 +1,8 @@
 // Load a model with the unmodified WebLLM engine and decode greedily, recording what it samples.
 // Evaluated by Playwright as one async function; WebLLM comes from the page's own origin.
-async ({ origin, modelId, prompts, maxTokens }) => {
+// Each request is {prompt} (completions.create: the text as is) or {messages} (chat.completions.create:
+// WebLLM applies the model's chat template).
+async ({ origin, modelId, requests, maxTokens }) => {
   const webllm = await import(`${origin}/static/vendor/web-llm/index.js`);
   let current = null;
   // A logit processor sees the logits WebLLM samples from and the token its GPU sampler picked;
@@ -27,19 +29,28 @@ async ({ origin, modelId, prompts, maxTokens }) => {
   const engine = new webllm.MLCEngine({ appConfig, logitProcessorRegistry: new Map([[modelId, recorder]]) });
   await engine.reload(modelId);
   const results = [];
-  for (const prompt of prompts) {
+  for (const request of requests) {
     current = { tokens: [], logits: [] };
-    const reply = await engine.completions.create({
-      prompt,
+    // Plain greedy decoding: no penalty, whatever mlc-chat-config.json's defaults say.
+    const options = {
       max_tokens: maxTokens,
       temperature: 0,
-      // Plain greedy decoding: no penalty, whatever mlc-chat-config.json's defaults say.
       repetition_penalty: 1.0,
       frequency_penalty: 0,
       presence_penalty: 0,
       ignore_eos: true,
-    });
-    results.push({ ...current, promptTokens: reply.usage.prompt_tokens, text: reply.choices[0].text });
+    };
+    let text;
+    let usage;
+    if (request.messages) {
+      await engine.resetChat();
+      const reply = await engine.chat.completions.create({ messages: request.messages, ...options });
+      [text, usage] = [reply.choices[0].message.content, reply.usage];
+    } else {
+      const reply = await engine.completions.create({ prompt: request.prompt, ...options });
+      [text, usage] = [reply.choices[0].text, reply.usage];
+    }
+    results.push({ ...current, promptTokens: usage.prompt_tokens, text });
   }
   await engine.unload();
   return results;

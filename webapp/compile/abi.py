@@ -16,14 +16,25 @@ import json
 from typing import Any
 
 import tvm
-from tvm import relax, te, tirx
+from tvm import relax, tirx
 from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 from tvm.script import tirx as T
 
+from webapp.compile.sampling import sample_top_p
 from webapp.compile.sort import argsort_descending
 from webapp.compile.tir_util import for_each
 
+# The functions this module adds, by name.
+ABI_FUNCTIONS = (
+    "_metadata",
+    "softmax_with_temperature",
+    "argsort_probs",
+    "sample_with_top_p",
+    "apply_bitmask_inplace",
+    "apply_penalty_inplace",
+    "apply_logit_bias_inplace",
+)
 # WebLLM passes temperature max(1e-6, t): anything at or below this is greedy decoding.
 GREEDY_TEMPERATURE = 1e-5
 
@@ -59,7 +70,9 @@ def _bitmask_body(logits, seq_ids, bitmask, vocab_size, i):
 
 def _logit_processors(threads: int) -> dict[str, tirx.PrimFunc]:
     @T.prim_func(s_tir=True)
-    def apply_logit_bias_inplace(var_logits: T.handle, var_pos2seq_id: T.handle, var_token_ids: T.handle, var_bias: T.handle):
+    def apply_logit_bias_inplace(
+        var_logits: T.handle, var_pos2seq_id: T.handle, var_token_ids: T.handle, var_bias: T.handle
+    ):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         batch_size, vocab_size, num_token = T.int32(), T.int32(), T.int32()
         logits = T.match_buffer(var_logits, (batch_size, vocab_size), "float32")
@@ -105,7 +118,7 @@ def _logit_processors(threads: int) -> dict[str, tirx.PrimFunc]:
     }
 
 
-# ---- sampling: Relax functions over the model's vocabulary, scheduled by dlight like the model ----
+# ---- sampling: softmax from nn ops (scheduled by dlight), argsort and top-p as hand-written kernels ----
 
 
 def _softmax_with_temperature(logits: nn.Tensor, temperature: nn.Tensor) -> nn.Tensor:
@@ -134,24 +147,17 @@ def _argsort_probs(threads: int):
     return argsort_probs
 
 
-def _sample_with_top_p(sorted_probs, sorted_indices, uniform_samples, sample_indices, top_p) -> nn.Tensor:
-    batch = sorted_probs.shape[0]
-    count = uniform_samples.shape[0]
+def _sample_with_top_p(threads: int):
+    def sample_with_top_p(sorted_probs, sorted_indices, uniform_samples, sample_indices, top_p) -> nn.Tensor:
+        vocab = int(sorted_probs.shape[1])
+        return op.tensor_ir_op(
+            sample_top_p(vocab, threads),
+            "sample_top_p",
+            args=[sorted_probs, sorted_indices, uniform_samples, sample_indices, top_p],
+            out=nn.Tensor.placeholder(uniform_samples.shape, "int32"),
+        )
 
-    def no_top_k(probs: te.Tensor) -> te.Tensor:
-        # WebLLM has no top-k: allow the whole vocabulary (probs is an input only to bind its size).
-        return te.compute((batch, 1), lambda b, _: tirx.Cast("int32", probs.shape[1]), name="top_k_all")
-
-    top_k = op.tensor_expr_op(no_top_k, "top_k_all", [sorted_probs])
-    tokens = op.sample_top_p_top_k_from_sorted_prob(
-        sorted_probs,
-        sorted_indices,
-        op.reshape(top_p, (batch, 1)),
-        top_k,
-        op.reshape(uniform_samples, (count, 1)),
-        op.reshape(sample_indices, (count, 1)),
-    )
-    return op.reshape(tokens, (count,))
+    return sample_with_top_p
 
 
 def _add_relax_function(bb: relax.BlockBuilder, name: str, body, arg_types: list[tuple[str, relax.Type]]) -> None:
@@ -178,11 +184,13 @@ def attach_abi(mod: tvm.IRModule, target: tvm.target.Target, vocab: int, metadat
         _softmax_with_temperature,
         [("logits", relax.TensorType((batch, 1, vocab), f32)), ("temperature", relax.TensorType((batch,), f32))],
     )
-    _add_relax_function(bb, "argsort_probs", _argsort_probs(threads), [("probs", relax.TensorType((batch, vocab), f32))])
+    _add_relax_function(
+        bb, "argsort_probs", _argsort_probs(threads), [("probs", relax.TensorType((batch, vocab), f32))]
+    )
     _add_relax_function(
         bb,
         "sample_with_top_p",
-        _sample_with_top_p,
+        _sample_with_top_p(threads),
         [
             ("sorted_probs", relax.TensorType((batch, vocab), f32)),
             ("sorted_indices", relax.TensorType((batch, vocab), "int32")),

@@ -9,7 +9,8 @@ import tvm
 from tvm import relax
 from tvm.s_tir import dlight as dl
 
-from webapp.compile.abi import attach_abi
+from webapp.compile.abi import ABI_FUNCTIONS, attach_abi
+from webapp.compile.fusion import FuseDequantizeMatmul
 from webapp.compile.llama.config import LlamaConfig
 from webapp.compile.llama.model import LlamaForCausalLM
 from webapp.compile.memory import AttachMemoryUsage
@@ -17,19 +18,7 @@ from webapp.compile.precise_math import use_precise_sin_cos
 from webapp.compile.quantize import Quantization, quantize_model
 
 # The functions WebLLM calls; everything else in the module is reachable from them.
-ENTRY_FUNCTIONS = (
-    "_metadata",
-    "embed",
-    "prefill",
-    "decode",
-    "create_tir_paged_kv_cache",
-    "softmax_with_temperature",
-    "argsort_probs",
-    "sample_with_top_p",
-    "apply_bitmask_inplace",
-    "apply_penalty_inplace",
-    "apply_logit_bias_inplace",
-)
+ENTRY_FUNCTIONS = ("embed", "prefill", "decode", "create_tir_paged_kv_cache", *ABI_FUNCTIONS)
 # One chat at a time: WebLLM creates the KV cache with max_num_sequence = 1.
 MAX_BATCH_SIZE = 1
 
@@ -86,7 +75,9 @@ def metadata(config: LlamaConfig, quantization: Quantization, params: list[Param
     }
 
 
-def export_module(config: LlamaConfig, quantization: Quantization, target: tvm.target.Target) -> tuple[tvm.IRModule, dict[str, Any]]:
+def export_module(
+    config: LlamaConfig, quantization: Quantization, target: tvm.target.Target
+) -> tuple[tvm.IRModule, dict[str, Any]]:
     """The model plus WebLLM's ABI functions as one Relax IRModule, and its metadata."""
     model = quantize_model(LlamaForCausalLM(config, quantization.dtype), quantization)
     with target:
@@ -115,11 +106,13 @@ def _schedule(target: tvm.target.Target) -> tvm.transform.Pass:
     )
 
 
-def pipeline(target: tvm.target.Target, meta: dict[str, Any]) -> tvm.transform.Pass:
+def pipeline(
+    target: tvm.target.Target, meta: dict[str, Any], entry_functions: tuple[str, ...] = ENTRY_FUNCTIONS
+) -> tvm.transform.Pass:
     """The Relax pipeline: fuse, lower to TIR, schedule with dlight, plan memory, lower to VM code."""
     gpu = target.kind.name != "llvm"
     passes = [
-        relax.transform.DeadCodeElimination(list(ENTRY_FUNCTIONS)),
+        relax.transform.DeadCodeElimination(list(entry_functions)),
         # x @ permute(w) -> one NT matmul kernel; the dequantize producer then fuses into it.
         relax.transform.FuseTransposeMatmul(),
         relax.backend.DispatchSampling(),
@@ -129,7 +122,8 @@ def pipeline(target: tvm.target.Target, meta: dict[str, Any]) -> tvm.transform.P
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
         relax.transform.FuseTIR(),
-        relax.transform.DeadCodeElimination(list(ENTRY_FUNCTIONS)),
+        FuseDequantizeMatmul(),
+        relax.transform.DeadCodeElimination(list(entry_functions)),
         _schedule(target),
         # WGSL has no 64-bit integers: index arithmetic must fit in i32.
         tvm.tirx.transform.ForceNarrowIndexToInt32() if gpu else tvm.transform.Sequential([]),
@@ -156,6 +150,9 @@ def build_library(
     mod, meta = export_module(config, quantization, target)
     if target.kind.name == "webgpu":
         use_precise_sin_cos()
-    with target:
+    # TVM 0.27's CommonSubexprElim breaks the paged-KV prefill kernels for WebGPU when Llama 3's
+    # RoPE scaling is compiled in ("variable cse_v24 has been used before definition"); the WGSL
+    # compiler eliminates common subexpressions itself.
+    with target, tvm.transform.PassContext(config={"tirx.disable_cse_tir": target.kind.name == "webgpu"}):
         executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta))
     return executable, meta

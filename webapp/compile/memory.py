@@ -41,7 +41,7 @@ class AttachMemoryUsage:  # pylint: disable=too-few-public-methods
         }
         self.metadata["memory_usage"] = {name: size for name, size in sorted(usage.items()) if size}
         body = tvm.ir.StringImm(json.dumps(self.metadata, sort_keys=True))
-        mod = mod.clone() if hasattr(mod, "clone") else mod
+        mod = mod.clone()  # a pass must not change the module it was given
         old = mod["_metadata"]
         mod["_metadata"] = relax.Function([], body, ret_ty=None, attrs=old.attrs)
         return mod

@@ -75,14 +75,20 @@ def compile_model(
 
     result = CompileResult(model_dir=model_dir, lib_path=lib_path, quantization=spec.name)
     with staged_output(model_dir, lib_path) as (staging, staged_lib):
-        _build_and_link(checkpoint, spec, staged_lib, result, say)
+
+        def say_final_name(line: str) -> None:  # progress names the library as it will be, not staged
+            say(line.replace(staged_lib.name, lib_path.name))
+
+        _build_and_link(checkpoint, spec, staged_lib, result, say_final_name)
         _write_model_files(checkpoint, spec, mlc_config, staging, lib_path.name, display_name, result, say)
     result.lib_bytes = lib_path.stat().st_size
     say(f"wrote {model_dir} and {lib_path}")
     return result
 
 
-def _build_and_link(checkpoint: Checkpoint, spec: Quantization, staged_lib: Path, result: CompileResult, say: Progress) -> None:
+def _build_and_link(
+    checkpoint: Checkpoint, spec: Quantization, staged_lib: Path, result: CompileResult, say: Progress
+) -> None:
     from webapp.compile.build import build_library
     from webapp.compile.limits import check_kernels, webgpu_source
     from webapp.compile.link import link_model_library

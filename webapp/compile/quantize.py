@@ -164,7 +164,7 @@ def _make_layers():
             return op.tensor_expr_op(compute, "dequantize_take", [self.q_weight, self.q_scale, ids])
 
         def lm_head_forward(self, x: nn.Tensor) -> nn.Tensor:
-            """x @ table^T, for models whose output projection is the embedding table."""
+            """x @ table^T, for models whose output projection is the embedding table (fused by fusion.py)."""
             return op.matmul(x, op.permute_dims(dequantize(self)))
 
     return GroupQuantLinear, GroupQuantEmbedding
@@ -229,6 +229,7 @@ def convert_params(
         array = quantized.pop(name) if name in quantized else np.ascontiguousarray(load(name).astype(dtype))
         if tuple(array.shape) != tuple(shape) or str(array.dtype) != dtype:
             raise QuantizationError(
-                f"weight {name} converts to {array.dtype}{list(array.shape)} but the library expects {dtype}{list(shape)}"
+                f"weight {name} converts to {array.dtype}{list(array.shape)} "
+                f"but the library expects {dtype}{list(shape)}"
             )
         yield name, array

@@ -105,7 +105,8 @@ class ReferenceLlama:
         c = self.config
         prefix = f"model.layers.{layer}.self_attn"
         seq = x.shape[0]
-        qkv = self._linear(x, f"{prefix}.qkv_proj").reshape(seq, c.num_attention_heads + 2 * c.num_key_value_heads, c.head_dim)
+        heads = c.num_attention_heads + 2 * c.num_key_value_heads
+        qkv = self._linear(x, f"{prefix}.qkv_proj").reshape(seq, heads, c.head_dim)
         q, k, v = np.split(qkv, [c.num_attention_heads, c.num_attention_heads + c.num_key_value_heads], axis=1)
         positions = np.arange(start, start + seq, dtype=np.float64)
         q, k = self._rotate(q, positions), self._rotate(k, positions)

@@ -18,6 +18,14 @@ from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedK
 from webapp.compile.llama.config import LlamaConfig
 
 
+class LlamaEmbedding(nn.Embedding):
+    """The token embedding, which models with tied embeddings also use as their output projection."""
+
+    def lm_head_forward(self, hidden_states: Tensor) -> Tensor:
+        """hidden_states @ table^T: [..., hidden] -> [..., vocab]."""
+        return op.matmul(hidden_states, op.permute_dims(self.weight))
+
+
 class LlamaAttention(nn.Module):
     """Grouped-query self-attention; RoPE and the KV cache live in the paged KV cache's kernels."""
 
@@ -27,7 +35,9 @@ class LlamaAttention(nn.Module):
         self.head_dim = config.head_dim
         qkv_width = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim
         self.qkv_proj = nn.Linear(config.hidden_size, qkv_width, bias=config.attention_bias, dtype=dtype)
-        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=config.o_proj_bias, dtype=dtype)
+        self.o_proj = nn.Linear(
+            self.num_heads * self.head_dim, config.hidden_size, bias=config.o_proj_bias, dtype=dtype
+        )
 
     def forward(self, hidden_states: Tensor, kv_cache: PagedKVCache, layer_id: int) -> Tensor:
         batch, seq_len, _ = hidden_states.shape
@@ -69,7 +79,7 @@ class LlamaModel(nn.Module):
     """Token embedding, the stack of decoder layers, and the final norm."""
 
     def __init__(self, config: LlamaConfig, dtype: str):
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, dtype=dtype)
+        self.embed_tokens = LlamaEmbedding(config.vocab_size, config.hidden_size, dtype=dtype)
         self.layers = nn.ModuleList([LlamaDecoderLayer(config, dtype) for _ in range(config.num_hidden_layers)])
         self.norm = nn.RMSNorm(config.hidden_size, -1, config.rms_norm_eps, bias=False, dtype=dtype)
 
@@ -99,12 +109,7 @@ class LlamaForCausalLM(nn.Module):
     def logits(self, hidden_states: Tensor) -> Tensor:
         """Project hidden states onto the vocabulary; logits are always float32 for the sampler."""
         if self.config.tie_word_embeddings:
-            embedding = self.model.embed_tokens
-            # A quantized embedding knows how to multiply by its transpose without materialising it.
-            if hasattr(embedding, "lm_head_forward"):
-                logits = embedding.lm_head_forward(hidden_states)
-            else:
-                logits = op.matmul(hidden_states, op.permute_dims(embedding.weight))
+            logits = self.model.embed_tokens.lm_head_forward(hidden_states)
         else:
             logits = self.lm_head(hidden_states)
         return logits.astype("float32") if logits.dtype != "float32" else logits
