@@ -105,7 +105,8 @@ def write_tiny_checkpoint(directory: Path, *, seed: int = 0, **config_overrides:
     """Write config.json, model.safetensors, tokenizer.json and generation_config.json; return the directory."""
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    config = llama_config(tokenizer.get_vocab_size(), **config_overrides)
+    # A vocabulary larger than the tokenizer's is allowed (Qwen2 pads it, too).
+    config = llama_config(config_overrides.pop("vocab_size", tokenizer.get_vocab_size()), **config_overrides)
     (directory / "config.json").write_text(json.dumps(config, indent=2))
     (directory / "generation_config.json").write_text(json.dumps({"bos_token_id": 0, "eos_token_id": 0}))
     tokenizer.save(str(directory / "tokenizer.json"))
