@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.compiler, pytest.mark.timeout(1800)]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LLVM_BITCODE_MAGIC = b"BC\xc0\xde"
-# wasm_runtime.bc is the whole runtime in one translation unit (about 16 MB); the other two are small.
+WASM_MAGIC = b"\0asm"
+# wasm_runtime.bc is the whole runtime in one translation unit (about 16 MB; 7 MB as an object).
 MIN_BYTES = {"wasm_runtime": 4_000_000, "tvmjs_support": 50_000, "webgpu_runtime": 50_000}
 
 
@@ -41,7 +42,18 @@ def test_runtime_is_llvm_bitcode_in_a_tvm_home_tree(runtime_home: Path) -> None:
     manifest = json.loads((runtime_home / runtime.MANIFEST_NAME).read_text())
     assert manifest["key"] == runtime_home.name
     assert manifest["wheels"]["apache-tvm"] == "0.27.0.post1"
-    assert set(manifest["libraries"]) == set(runtime.RUNTIME_LIBRARIES)
+    assert set(manifest["libraries"]) == set(manifest["objects"]) == set(runtime.RUNTIME_LIBRARIES)
+
+
+def test_runtime_is_also_lowered_into_relocatable_wasm_objects(runtime_home: Path) -> None:
+    objects = runtime.runtime_object_paths(runtime_home)
+    for name, path in zip(runtime.RUNTIME_LIBRARIES, objects, strict=True):
+        assert path == runtime_home / "web" / "dist" / "wasm" / f"{name}.o"
+        data = path.read_bytes()
+        assert data[:4] == WASM_MAGIC, path
+        # A relocatable object (what wasm-ld links) carries a custom section named "linking".
+        assert b"\x07linking" in data, path
+        assert path.stat().st_size > MIN_BYTES[name] / 2, path
 
 
 def test_tvm_finds_the_runtime_with_tvm_home(runtime_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +67,8 @@ def test_tvm_finds_the_runtime_with_tvm_home(runtime_home: Path, monkeypatch: py
 
 
 def test_second_call_is_a_cache_hit(runtime_home: Path) -> None:
-    stamps = {p: p.stat().st_mtime_ns for p in runtime.runtime_library_paths(runtime_home)}
+    outputs = [*runtime.runtime_library_paths(runtime_home), *runtime.runtime_object_paths(runtime_home)]
+    stamps = {p: p.stat().st_mtime_ns for p in outputs}
     lines: list[str] = []
     start = time.monotonic()
     again = runtime.ensure_runtime(progress=lines.append)
@@ -82,6 +95,14 @@ def test_cache_key_covers_the_project_headers(monkeypatch: pytest.MonkeyPatch, t
     utils = headers / "src" / "support" / "utils.h"
     utils.write_text(utils.read_text() + "\n// changed\n")
     assert runtime.runtime_key() != key
+
+
+def test_cache_key_covers_the_build_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = runtime.runtime_key()
+    monkeypatch.setattr(runtime, "EMCC_LOWER_FLAGS", ("-O2",))
+    lowered_differently = runtime.runtime_key()
+    monkeypatch.setattr(runtime, "EMCC_COMPILE_FLAGS", ("-O2",))
+    assert len({key, lowered_differently, runtime.runtime_key()}) == 3
 
 
 def test_project_headers_only_fill_gaps_in_the_wheel() -> None:

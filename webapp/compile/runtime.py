@@ -1,4 +1,4 @@
-"""Build the TVM web runtime bitcode from the apache-tvm wheels with Debian's emcc, cached by content hash."""
+"""Build the TVM web runtime (bitcode, and wasm objects for linking) from the apache-tvm wheels, cached."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ RUNTIME_LIBRARIES: tuple[str, ...] = ("wasm_runtime", "tvmjs_support", "webgpu_r
 # EMCC_CFLAGS of TVM's web/Makefile, less its include flags (INCLUDE_DIRS below).
 EMCC_COMPILE_FLAGS: tuple[str, ...] = ("-O3", "-std=c++17", "-Wno-ignored-attributes")
 
+# Each .bc is also lowered once into a wasm object file, which model libraries link against: linking
+# the bitcode made wasm-ld run LTO over 16 MB of it at every link (about 48 of 120 CPU seconds). The
+# bitcode is already -O3 optimised, so only code generation runs (-O3 there); rerunning the IR passes
+# doubled this one-off step (49 s instead of 25 s) for the same library (3.758 vs 3.760 MB).
+EMCC_LOWER_FLAGS: tuple[str, ...] = ("-O3", "-Xclang", "-disable-llvm-passes")
+
 # Include path, relative to <home>/web where emcc runs: the Makefile's, plus the apache-tvm-tirx
 # headers that stand in for TVM's include/tvm/support/{io,serializer,bytes_io}.h.
 INCLUDE_DIRS: tuple[str, ...] = (
@@ -48,7 +54,7 @@ TIRX_SUPPORT_HEADERS: tuple[str, ...] = ("io.h", "serializer.h", "bytes_io.h")
 RUNTIME_INCLUDE_DIR = Path(__file__).resolve().parent / "runtime_include"
 
 # Bump when the tree layout or build steps change in a way the input hash cannot see.
-BUILD_RECIPE_VERSION = "1"
+BUILD_RECIPE_VERSION = "2"
 MANIFEST_NAME = "hearth-runtime.json"
 BUILD_TIMEOUT_S = 3600
 EMCC_OUTPUT_TAIL_CHARS = 4000
@@ -92,8 +98,13 @@ def emcc_env() -> dict[str, str]:
 
 
 def runtime_library_paths(home: Path) -> list[Path]:
-    """The runtime bitcode files inside a runtime home, in link order."""
+    """The runtime bitcode files inside a runtime home, in link order (what tvm.support.emcc links)."""
     return [home / "web" / "dist" / "wasm" / f"{name}.bc" for name in RUNTIME_LIBRARIES]
+
+
+def runtime_object_paths(home: Path) -> list[Path]:
+    """The runtime's wasm object files (the bitcode, lowered) inside a runtime home, in link order."""
+    return [home / "web" / "dist" / "wasm" / f"{name}.o" for name in RUNTIME_LIBRARIES]
 
 
 def runtime_key() -> str:
@@ -105,7 +116,8 @@ def ensure_runtime(progress: Progress | None = None) -> Path:
     """Build the TVM web runtime once and return its home (a TVM_HOME-like tree).
 
     The bitcode lies in `<home>/web/dist/wasm/` (see `runtime_library_paths`), where
-    `tvm.support.emcc` also looks with TVM_HOME=<home>. The home is
+    `tvm.support.emcc` also looks with TVM_HOME=<home>, beside the same code lowered into wasm
+    objects (`runtime_object_paths`), which `link_model_library` links. The home is
     `<cache>/runtime/<hash of every input>/`; a build happens in a temporary directory that is
     renamed into place only on success, under a lock, so parallel or interrupted builds never
     leave a half entry. `progress` gets a line per long step, possibly from worker threads.
@@ -231,6 +243,7 @@ def _input_hash(sources: dict[str, Path], emcc_version: str) -> str:
 
     feed("recipe", BUILD_RECIPE_VERSION, "emcc", emcc_version)
     feed("flags", *EMCC_COMPILE_FLAGS, "include", *INCLUDE_DIRS, "libraries", *RUNTIME_LIBRARIES)
+    feed("lower", *EMCC_LOWER_FLAGS)
     for distribution, version in sorted(_wheel_versions().items()):
         feed(distribution, version)
     for rel in sorted(sources):
@@ -242,7 +255,8 @@ def _input_hash(sources: dict[str, Path], emcc_version: str) -> str:
 
 
 def _is_complete(home: Path) -> bool:
-    return (home / MANIFEST_NAME).is_file() and all(p.is_file() for p in runtime_library_paths(home))
+    outputs = [*runtime_library_paths(home), *runtime_object_paths(home)]
+    return (home / MANIFEST_NAME).is_file() and all(p.is_file() for p in outputs)
 
 
 @contextmanager
@@ -289,9 +303,12 @@ def _compile_command(emcc: str, name: str) -> list[str]:
     ]
 
 
-def _compile_one(emcc: str, home: Path, name: str, say: Progress) -> float:
-    command = _compile_command(emcc, name)
-    say(f"compiling {name}.bc")
+def _lower_command(emcc: str, name: str) -> list[str]:
+    return [emcc, *EMCC_LOWER_FLAGS, "-c", "-o", f"dist/wasm/{name}.o", f"dist/wasm/{name}.bc"]
+
+
+def _run_emcc_step(command: list[str], home: Path, doing: str) -> float:
+    """Run one emcc command in <home>/web; return its wall seconds or raise what `doing` failed."""
     start = time.monotonic()
     try:
         result = subprocess.run(
@@ -304,20 +321,29 @@ def _compile_one(emcc: str, home: Path, name: str, say: Progress) -> float:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise CompileError(f"compiling {name}.bc took over {BUILD_TIMEOUT_S} s; gave up") from exc
-    seconds = time.monotonic() - start
+        raise CompileError(f"{doing} took over {BUILD_TIMEOUT_S} s; gave up") from exc
     if result.returncode != 0:
         output = (result.stdout + result.stderr)[-EMCC_OUTPUT_TAIL_CHARS:]
         raise CompileError(
-            f"emcc could not compile the TVM web runtime file {name}.cc "
-            f"(in {home / 'web'}):\n$ {' '.join(command)}\n{output}"
+            f"emcc failed {doing} (in {home / 'web'}):\n$ {' '.join(command)}\n{output}"
         )
-    size_mb = (home / "web" / "dist" / "wasm" / f"{name}.bc").stat().st_size / 1e6
-    say(f"compiled {name}.bc ({size_mb:.1f} MB) in {seconds:.0f} s")
-    return seconds
+    return time.monotonic() - start
 
 
-def _compile_libraries(emcc: str, home: Path, say: Progress) -> dict[str, float]:
+def _compile_one(emcc: str, home: Path, name: str, say: Progress) -> tuple[float, float]:
+    """Compile one runtime file to bitcode, then lower that to a wasm object; return both times."""
+    built = home / "web" / "dist" / "wasm"
+    say(f"compiling {name}.bc")
+    compiled = _run_emcc_step(
+        _compile_command(emcc, name), home, f"compiling the TVM web runtime file {name}.cc"
+    )
+    say(f"compiled {name}.bc ({(built / f'{name}.bc').stat().st_size / 1e6:.1f} MB) in {compiled:.0f} s")
+    lowered = _run_emcc_step(_lower_command(emcc, name), home, f"lowering {name}.bc into {name}.o")
+    say(f"lowered {name}.bc into {name}.o in {lowered:.0f} s")
+    return compiled, lowered
+
+
+def _compile_libraries(emcc: str, home: Path, say: Progress) -> dict[str, tuple[float, float]]:
     # One emcc per file, as many at once as there are cores (wasm_runtime first: it is the longest).
     workers = max(1, min(len(RUNTIME_LIBRARIES), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -329,17 +355,24 @@ def _compile_libraries(emcc: str, home: Path, say: Progress) -> dict[str, float]
         return {name: future.result() for name, future in futures.items()}
 
 
-def _write_manifest(home: Path, key: str, emcc_version: str, timings: dict[str, float]) -> None:
+def _write_manifest(
+    home: Path, key: str, emcc_version: str, timings: dict[str, tuple[float, float]]
+) -> None:
+    def entries(paths: list[Path], step: int) -> dict[str, dict[str, float]]:
+        return {
+            name: {"bytes": path.stat().st_size, "seconds": round(timings[name][step], 1)}
+            for name, path in zip(RUNTIME_LIBRARIES, paths, strict=True)
+        }
+
     manifest = {
         "key": key,
         "recipe": BUILD_RECIPE_VERSION,
         "wheels": _wheel_versions(),
         "emcc": emcc_version.splitlines()[0] if emcc_version else "",
         "flags": [*EMCC_COMPILE_FLAGS, *(f"-I{d}" for d in INCLUDE_DIRS)],
-        "libraries": {
-            name: {"bytes": path.stat().st_size, "seconds": round(timings[name], 1)}
-            for name, path in zip(RUNTIME_LIBRARIES, runtime_library_paths(home), strict=True)
-        },
+        "lower_flags": list(EMCC_LOWER_FLAGS),
+        "libraries": entries(runtime_library_paths(home), 0),
+        "objects": entries(runtime_object_paths(home), 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (home / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
