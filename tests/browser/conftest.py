@@ -29,6 +29,14 @@ OUTSIDE = re.compile(rf"^(?!https?://(?:127\.0\.0\.1|{re.escape(INSECURE_HOST)})
 READY = "html[data-hearth=ready]"
 HOSTED_ID = "Tiny-Llama-q4f32_1"
 NOT_MLC_ID = "not-an-mlc-model"
+# Records the length of the last reply's text at each change: a streamed reply grows in steps.
+RECORD_UPDATES = """() => {
+  window.replyUpdates = [];
+  new MutationObserver(() => {
+    const reply = document.querySelector('#transcript .message[data-role=assistant]:last-child .message-body');
+    if (reply) window.replyUpdates.push(reply.textContent.length);
+  }).observe(document.querySelector('#transcript'), {subtree: true, childList: true, characterData: true});
+}"""
 
 
 class NoCorsHandler(SimpleHTTPRequestHandler):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PageEvents, open_chat
+from tests.browser.conftest import RECORD_UPDATES, PageEvents, open_chat
 from tests.compiled import compiled_models_dir, model_id
 from webapp.settings import Settings
 
@@ -28,14 +28,6 @@ LOAD_TIMEOUT_MS = 600_000
 REPLY_TIMEOUT_MS = 120_000
 # Text changes seen in the reply before pressing Stop: proof that it arrives piece by piece.
 STREAMED_UPDATES = 4
-
-RECORD_UPDATES = """() => {
-  window.replyUpdates = [];
-  new MutationObserver(() => {
-    const reply = document.querySelector('#transcript .message[data-role=assistant]:last-child .message-body');
-    if (reply) window.replyUpdates.push(reply.textContent.length);
-  }).observe(document.querySelector('#transcript'), {subtree: true, childList: true, characterData: true});
-}"""
 
 
 def _link_or_copy(source: str, target: str) -> None:
