@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import Browser, Playwright, sync_playwright
 from starlette.testclient import TestClient
 
+from tests.browser.chromium import CHROMIUM, launch
 from tests.fakemodel import write_fake_model
 from webapp.app import create_app
 from webapp.settings import Settings
@@ -95,3 +97,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where scripts/setup installs everything: {reason}"
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """One Playwright for the whole run: its sync API cannot be started twice in one thread."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/setup")
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium with WebGPU on SwiftShader, shared by every browser test (a context each)."""
+    browser = launch(playwright)
+    yield browser
+    browser.close()

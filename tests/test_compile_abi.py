@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from playwright.sync_api import Browser
 
-from tests.browser.chromium import CHROMIUM, chromium_page
+from tests.browser.chromium import open_page
 from tests.compiled import compiled_abi_library
 from tests.conftest import LiveServer
 from webapp.paths import VENDOR_DIR
@@ -157,8 +158,6 @@ def test_abi_functions_on_the_cpu_build() -> None:
 
 @pytest.fixture(scope="module")
 def served_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     library = compiled_abi_library(VOCAB)
     models = tmp_path_factory.mktemp("models")
     (models / "libs").mkdir()
@@ -169,12 +168,12 @@ def served_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[L
 
 @pytest.mark.browser
 @pytest.mark.timeout(1800)
-def test_abi_functions_on_webgpu(served_library: tuple[LiveServer, str]) -> None:
+def test_abi_functions_on_webgpu(served_library: tuple[LiveServer, str], browser: Browser) -> None:
     server, library = served_library
     bundle = (VENDOR_DIR / "web-llm" / "index.js").read_text()
     assert WEBLLM_TVMJS_BINDING in bundle, "WebLLM's bundle no longer binds tvmjs as libExports$2"
     data = _inputs()
-    with chromium_page() as page:
+    with open_page(browser) as page:
         # WebLLM does not export its tvmjs; the page gets the same bundle with one export added.
         tvmjs = bundle + "\nexport { libExports$2 as tvmjs };\n"
         page.route(

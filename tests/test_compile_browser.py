@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from playwright.sync_api import Browser
 
-from tests.browser.chromium import CHROMIUM, PROBE, chromium_page
+from tests.browser.chromium import PROBE, open_page
 from tests.compiled import compiled_models_dir, model_id
 from tests.conftest import LiveServer
+from tests.webllm import chat_prompt_ids, check_greedy
 from webapp.settings import Settings
 
 pytestmark = [pytest.mark.compiler, pytest.mark.browser, pytest.mark.timeout(1800)]
@@ -30,24 +31,21 @@ PROMPTS = [
 ]
 STEPS = 16
 # The GPU's logits differ from the float64 reference by float32 rounding (about 1e-5 of the
-# largest logit; 3e-4 before precise_math replaced WGSL's approximate sin/cos). Greedy decoding
-# must agree exactly: with every logit within the tolerance, a top-1 lead of more than twice the
-# tolerance cannot flip, and the margin check makes sure the test data has such leads.
+# largest logit; 3e-4 before precise_math replaced WGSL's approximate sin/cos).
 LOGIT_TOLERANCE = 1e-4  # relative to the largest |logit| of the step
-MIN_MARGIN = 2 * LOGIT_TOLERANCE
 CHAT = [{"role": "user", "content": "What is the hearth?"}]
 
 
 @pytest.fixture(scope="module", params=["q0f32", "q4f32_1"])
-def webllm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+def webllm_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, browser: Browser
+) -> tuple[Path, list[dict]]:
     """Serve the compiled model with the real app; WebLLM answers every prompt, then the chat."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     quantization = request.param
     models, _ = compiled_models_dir(quantization)
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), models_dir_override=models)
     requests = [{"prompt": prompt} for prompt in PROMPTS] + [{"messages": CHAT}]
-    with LiveServer(settings) as server, chromium_page() as page:
+    with LiveServer(settings) as server, open_page(browser) as page:
         # Any page of the app: the probe then runs under its real headers (CSP, COEP).
         page.goto(f"{server.url}/library")
         results = page.evaluate(
@@ -59,40 +57,13 @@ def webllm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     return models / model_id(quantization), results
 
 
-def _reference(model_dir: Path):
-    from webapp.compile.llama.config import LlamaConfig
-    from webapp.compile.reference import ReferenceLlama, float_weights, read_params
-
-    config = LlamaConfig(**json.loads((model_dir / "mlc-chat-config.json").read_text())["model_config"])
-    return ReferenceLlama(config, float_weights(read_params(model_dir)))
-
-
-def _check_greedy(model_dir: Path, prompt_ids: list[int], result: dict) -> None:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    assert result["promptTokens"] == len(prompt_ids)
-    expected, expected_logits = _reference(model_dir).generate(prompt_ids, STEPS)
-    for step, logits in enumerate(expected_logits):
-        top2 = np.sort(logits)[-2:]
-        assert top2[1] - top2[0] > MIN_MARGIN * np.abs(logits).max(), f"test data has a near-tie at step {step}"
-
-    assert result["tokens"] == expected
-    assert len(result["logits"]) == STEPS
-    for step, (ours, theirs) in enumerate(zip(result["logits"], expected_logits, strict=True)):
-        scale = np.abs(theirs).max()
-        np.testing.assert_allclose(ours, theirs, rtol=0, atol=LOGIT_TOLERANCE * scale, err_msg=f"step {step}")
-    # The text WebLLM returns is the decoding of exactly those ids.
-    assert result["text"] == tokenizer.decode(expected, skip_special_tokens=False)
-
-
 @pytest.mark.parametrize("index", range(len(PROMPTS)))
 def test_webllm_greedy_tokens_equal_the_numpy_reference(webllm_run: tuple[Path, list[dict]], index: int) -> None:
     from tokenizers import Tokenizer
 
     model_dir, results = webllm_run
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    _check_greedy(model_dir, tokenizer.encode(PROMPTS[index]).ids, results[index])
+    check_greedy(model_dir, tokenizer.encode(PROMPTS[index]).ids, results[index], STEPS, LOGIT_TOLERANCE)
 
 
 def test_webllm_chat_uses_the_compiled_chat_template(webllm_run: tuple[Path, list[dict]]) -> None:
@@ -103,13 +74,6 @@ def test_webllm_chat_uses_the_compiled_chat_template(webllm_run: tuple[Path, lis
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     template = json.loads((model_dir / "mlc-chat-config.json").read_text())["conv_template"]
     assert template["name"] == "chatml"  # the tokenizer has <|im_start|> and <|im_end|>
-    # WebLLM's getPromptArray: system, then each message with its role, then the reply header;
-    # every piece is tokenized on its own and the ids are joined.
-    pieces = [
-        template["system_template"].replace("{system_message}", template["system_message"]),
-        template["roles"]["user"] + template["role_content_sep"] + CHAT[0]["content"] + template["seps"][0],
-        template["roles"]["assistant"] + template["role_empty_sep"],
-    ]
-    prompt_ids = [token for piece in pieces for token in tokenizer.encode(piece).ids]
+    prompt_ids = chat_prompt_ids(model_dir, CHAT[0]["content"])
     assert tokenizer.decode(prompt_ids, skip_special_tokens=False).startswith("<|im_start|>system\n")
-    _check_greedy(model_dir, prompt_ids, results[-1])
+    check_greedy(model_dir, prompt_ids, results[-1], STEPS, LOGIT_TOLERANCE)

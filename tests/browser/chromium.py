@@ -28,23 +28,46 @@ WEBGPU_ARGS = [
     "--use-webgpu-adapter=swiftshader",
 ]
 CHROMIUM_ARGS = QUIET_ARGS + WEBGPU_ARGS
+# The machine's own GPU through Vulkan, for benchmarks on machines that have one.
+GPU_ARGS = QUIET_ARGS + ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=vulkan",
+                         "--ignore-gpu-blocklist"]
 PROBE = Path(__file__).resolve().parent / "webllm_probe.js"
 
 
 @contextmanager
-def chromium_page(init_script: str | None = None) -> Iterator[Any]:
-    """A fresh page in a fresh headless Chromium; console errors are kept in page.hearth_console."""
+def open_page(browser: Any, init_script: str | None = None) -> Iterator[Any]:
+    """A page in a fresh context of `browser`; console errors are kept in page.hearth_console.
+
+    The app's service worker is blocked: requests it answered would bypass page.route()."""
+    context = browser.new_context(service_workers="block")
+    try:
+        page = context.new_page()
+        page.hearth_console = []
+        page.on("console", lambda message: page.hearth_console.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: page.hearth_console.append(f"pageerror: {error}"))
+        if init_script:
+            page.add_init_script(init_script)
+        yield page
+    finally:
+        context.close()
+
+
+def launch(playwright: Any, gpu: bool = False) -> Any:
+    """Debian's Chromium, headless, with WebGPU on SwiftShader (or on the real GPU: `gpu`)."""
+    args = GPU_ARGS if gpu else CHROMIUM_ARGS
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+
+
+@contextmanager
+def chromium_page(init_script: str | None = None, gpu: bool = False) -> Iterator[Any]:
+    """A page in a browser of its own, for scripts (tests share the session's `browser` fixture:
+    Playwright's sync API cannot run twice at once in one thread)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch(playwright, gpu)
         try:
-            page = browser.new_page()
-            page.hearth_console = []
-            page.on("console", lambda message: page.hearth_console.append(f"{message.type}: {message.text}"))
-            page.on("pageerror", lambda error: page.hearth_console.append(f"pageerror: {error}"))
-            if init_script:
-                page.add_init_script(init_script)
-            yield page
+            with open_page(browser, init_script) as page:
+                yield page
         finally:
             browser.close()

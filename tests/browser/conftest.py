@@ -17,9 +17,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, INSECURE_HOST
+from tests.browser.chromium import INSECURE_HOST
 from tests.conftest import LiveServer
 from tests.fakemodel import write_fake_model
 from webapp.settings import Settings
@@ -88,21 +88,6 @@ def settings(tmp_path: Path, models_dir: Path, no_cors_host: NoCorsHost, closed_
     """The page may fetch from the side hosts (connect-src), so what stops it there is CORS or the network."""
     return Settings(data_dir=tmp_path / "data", models_dir_override=models_dir,
                     model_hosts=(no_cors_host.url, closed_origin))
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is missing: run scripts/setup")
-    with sync_playwright() as playwright:
-        yield playwright
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture
