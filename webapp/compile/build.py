@@ -16,6 +16,7 @@ from webapp.compile.llama.model import LlamaForCausalLM
 from webapp.compile.memory import AttachMemoryUsage
 from webapp.compile.precise_math import use_precise_sin_cos
 from webapp.compile.quantize import Quantization, quantize_model
+from webapp.compile.schedules import RowGEMM, RowGEMV
 
 # The functions WebLLM calls; everything else in the module is reachable from them.
 ENTRY_FUNCTIONS = ("embed", "prefill", "decode", "create_tir_paged_kv_cache", *ABI_FUNCTIONS)
@@ -102,7 +103,7 @@ def _schedule(target: tvm.target.Target) -> tvm.transform.Pass:
         # The CPU build only checks the math; dlight's CPU GEMV makes LLVM take minutes per kernel.
         return tvm.transform.Sequential([])
     return dl.ApplyDefaultSchedule(
-        dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()
+        RowGEMV(), RowGEMM(), dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()
     )
 
 
