@@ -70,22 +70,27 @@ def _round_figures(run: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def bench(builds: dict[str, Path], model_id: str | None, rounds: int, tokens: int, prompt: str) -> dict[str, Any]:
+def bench(
+    builds: dict[str, Path], model_id: str | None, rounds: int, tokens: int, prompt: str, gpu: bool = False
+) -> dict[str, Any]:
     """Load every build, run the request `rounds` times on each (alternating order); medians per build."""
-    from tests.browser.chromium import chromium_page
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.chromium import launch, open_page
     from tests.conftest import LiveServer
     from webapp.settings import Settings
 
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in builds}
-    result: dict[str, Any] = {"prompt": prompt, "max_tokens": tokens, "rounds": rounds, "builds": {}}
+    result: dict[str, Any] = {"prompt": prompt, "max_tokens": tokens, "rounds": rounds, "gpu": gpu, "builds": {}}
     with ExitStack() as stack:
         # One browser (Playwright's sync API runs one per process), a page per build.
-        first_page = stack.enter_context(chromium_page())
+        browser = launch(stack.enter_context(sync_playwright()), gpu)
+        stack.callback(browser.close)
         pages = {}
         for name, models_dir in builds.items():
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hearth-bench-")))
             server = stack.enter_context(LiveServer(Settings(data_dir=data_dir, models_dir_override=models_dir)))
-            page = first_page if not pages else first_page.context.browser.new_page()
+            page = stack.enter_context(open_page(browser))
             page.set_default_timeout(0)
             page.goto(f"{server.url}/library")
             mid = _model_id(models_dir, model_id)
@@ -115,12 +120,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="requests per build [default: 3]")
     parser.add_argument("--tokens", type=int, default=8, help="tokens to generate per request [default: 8]")
     parser.add_argument("--prompt", default=PROMPT, help=f"user message [default: {PROMPT!r}]")
+    parser.add_argument("--gpu", action="store_true", help="WebGPU on the machine's GPU instead of SwiftShader")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file to write")
     args = parser.parse_args()
 
     started = time.time()
     result = bench({"baseline": args.baseline, "candidate": args.candidate}, args.model_id, args.rounds,
-                   args.tokens, args.prompt)  # fmt: skip
+                   args.tokens, args.prompt, args.gpu)  # fmt: skip
     base, cand = (result["builds"][name]["medians"] for name in ("baseline", "candidate"))
     result["speedup"] = {
         "prefill": cand["prefill_tokens_per_s"] / base["prefill_tokens_per_s"],

@@ -102,9 +102,12 @@ def _schedule(target: tvm.target.Target) -> tvm.transform.Pass:
     if target.kind.name == "llvm":
         # The CPU build only checks the math; dlight's CPU GEMV makes LLVM take minutes per kernel.
         return tvm.transform.Sequential([])
+    # The first rule that accepts a kernel schedules it: Hearth's barrier-free matmuls (see
+    # webapp.compile.schedules) first, dlight's rules for the layouts and kernels they decline.
     return dl.ApplyDefaultSchedule(
-        RowGEMV(), RowGEMM(), dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()
-    )
+        RowGEMV(), RowGEMM(),
+        dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback(),
+    )  # fmt: skip
 
 
 def pipeline(

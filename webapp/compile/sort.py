@@ -48,8 +48,10 @@ def _merge(keys, order, sorted_probs, sorted_indices, vocab, stage, last, i):
     ahead = 0
     for k in range(stage + 1):
         probe = ahead + T.shift_left(1, stage - k)
+        # Nested rather than `and`: TIR evaluates both sides, and the read must stay inside the run.
         if probe <= partner_len:
-            if _before(keys[src, row, partner_start + probe - 1], order[src, row, partner_start + probe - 1], key, index):
+            other = partner_start + probe - 1
+            if _before(keys[src, row, other], order[src, row, other], key, index):
                 ahead = probe
     place = T.shift_left(T.shift_right(col, stage + 1), stage + 1) + (col - run_start) + ahead
     if last:
