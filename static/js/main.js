@@ -8,7 +8,9 @@ import { ChatEngine } from "./engine.js";
 import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
-import { buildCatalogue, fetchHostedModels, takenIds } from "./models.js";
+import {
+  buildCatalogue, fetchHostedModels, rememberedHostedModels, rememberHostedModels, takenIds,
+} from "./models.js";
 import { showNotice } from "./notices.js";
 import { ModelPicker } from "./picker.js";
 import { askToKeepFiles, roomProblem } from "./storage.js";
@@ -40,8 +42,16 @@ async function start() {
 
 async function hostedModels() {
   try {
-    return await fetchHostedModels();
+    const models = await fetchHostedModels();
+    rememberHostedModels(models);
+    return models;
   } catch (error) {
+    const remembered = rememberedHostedModels();
+    if (remembered) {
+      showNotice(`${error.message} Its models are listed as it last listed them: those in the browser's `
+        + "cache still load.", "warning");
+      return remembered;
+    }
     showNotice(`${error.message} Prebuilt and custom models are still listed.`, "warning");
     return [];
   }

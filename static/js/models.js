@@ -5,6 +5,8 @@ import { SHADER_F16, gpuProblems } from "./gpu.js";
 import { absoluteUrl } from "./urls.js";
 
 const HOSTED_INDEX_URL = "/models/index.json";
+// The last listing this server gave: offline, its models can still load from the browser's caches.
+const REMEMBERED_HOSTED_KEY = "hearthHostedModels";
 // A quantization token inside a model id, e.g. "q4f16_1" in "Llama-3.2-1B-Instruct-q4f16_1-MLC".
 const QUANTIZATION_IN_ID = /(?:^|[-.])(q\d+b?f(?:16|32)(?:_\d+)?)(?=$|[-.])/i;
 const MB = 1_000_000;
@@ -20,6 +22,30 @@ export async function fetchHostedModels() {
   if (!response.ok) throw new Error(`Could not list the models on this server (it answered ${response.status}).`);
   const index = await response.json();
   return Array.isArray(index.models) ? index.models : [];
+}
+
+/** Keep the server's listing for the next time it cannot be reached. */
+export function rememberHostedModels(models) {
+  try {
+    localStorage.setItem(REMEMBERED_HOSTED_KEY, JSON.stringify(models));
+  } catch {
+    // Storage full or disabled: the page works the same online, it only forgets offline.
+  }
+}
+
+/** The listing kept by rememberHostedModels, or null; an unreadable copy is kept aside, not used. */
+export function rememberedHostedModels() {
+  const saved = localStorage.getItem(REMEMBERED_HOSTED_KEY);
+  if (saved === null) return null;
+  try {
+    const models = JSON.parse(saved);
+    if (Array.isArray(models)) return models;
+  } catch {
+    // fall through: set aside below
+  }
+  localStorage.setItem(`${REMEMBERED_HOSTED_KEY}.unreadable`, saved);
+  localStorage.removeItem(REMEMBERED_HOSTED_KEY);
+  return null;
 }
 
 /** The quantization a model id names, or "" (e.g. "q0f16" from "SmolLM2-135M-Instruct-q0f16-MLC"). */

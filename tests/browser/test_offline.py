@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import READY
+from tests.browser.conftest import HOSTED_ID, READY
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +33,29 @@ def test_the_page_opens_offline_after_one_visit(page: Page) -> None:
     assert "Could not list the models on this server" in page.inner_text("#notices")
     page.goto("/library")
     assert page.locator("h1").inner_text() == "Hosted models"
+
+
+def test_hosted_models_stay_listed_offline(page: Page) -> None:
+    """Offline, the server's models are listed as it last listed them: cached ones can still load."""
+    hosted = f'#model-select option[value="{HOSTED_ID}"]'
+    visit_once(page)
+    assert page.locator(hosted).count() == 1
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector(READY)
+    assert page.locator(hosted).count() == 1
+    assert "listed as it last listed them" in page.inner_text("#notices")
+
+
+def test_an_unreadable_remembered_listing_is_kept_aside(page: Page) -> None:
+    visit_once(page)
+    page.evaluate("localStorage.setItem('hearthHostedModels', '[{not json')")
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector(READY)
+    assert page.locator(f'#model-select option[value="{HOSTED_ID}"]').count() == 0
+    assert "Prebuilt and custom models are still listed" in page.inner_text("#notices")
+    assert page.evaluate("localStorage.getItem('hearthHostedModels.unreadable')") == "[{not json"
 
 
 def test_cached_pages_keep_their_isolation_headers(page: Page) -> None:
