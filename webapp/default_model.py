@@ -11,18 +11,17 @@ models directory and records the key in hearth-model.json, so a second install i
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from webapp.compile.filelock import exclusive
 from webapp.compile.output import staged_output
 from webapp.settings import LIBS_DIR_NAME
 
@@ -91,7 +90,7 @@ def ensure_compiled(progress: Progress | None = None) -> tuple[Path, str, bool]:
     if (entry / BUILD_RECORD).is_file():
         return entry / "models", key, False
     root.mkdir(parents=True, exist_ok=True)
-    with _lock(root / f".{key}.lock", say):
+    with exclusive(root / f".{key}.lock", say, "waiting for another process that is compiling the built-in model"):
         if (entry / BUILD_RECORD).is_file():  # built by another process while we waited
             return entry / "models", key, False
         say(f"compiling {MODEL_ID} from {gguf.name} into {entry} (several minutes, once)")
@@ -159,20 +158,6 @@ def _link_or_copy(source: Path, target: Path) -> bool:
     except OSError:
         shutil.copy2(source, target)
         return True
-
-
-@contextmanager
-def _lock(path: Path, say: Progress) -> Iterator[None]:
-    with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say("waiting for another process that is compiling the built-in model")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _prune(root: Path, keep: Path) -> None:

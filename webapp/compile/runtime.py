@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -13,12 +12,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 from webapp.compile.errors import CompileError
+from webapp.compile.filelock import exclusive
 from webapp.settings import default_cache_dir
 
 Progress = Callable[[str], None]
@@ -132,7 +131,7 @@ def ensure_runtime(progress: Progress | None = None) -> Path:
     if _is_complete(home):
         return home
     root.mkdir(parents=True, exist_ok=True)
-    with _build_lock(root / f".{key}.lock", say):
+    with exclusive(root / f".{key}.lock", say, "waiting for another process that is building the same runtime"):
         if _is_complete(home):  # built by another process while we waited
             return home
         _remove_leftovers(root, key)
@@ -257,20 +256,6 @@ def _input_hash(sources: dict[str, Path], emcc_version: str) -> str:
 def _is_complete(home: Path) -> bool:
     outputs = [*runtime_library_paths(home), *runtime_object_paths(home)]
     return (home / MANIFEST_NAME).is_file() and all(p.is_file() for p in outputs)
-
-
-@contextmanager
-def _build_lock(path: Path, say: Progress) -> Iterator[None]:
-    with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say("waiting for another process that is building the same runtime")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _remove_leftovers(root: Path, key: str) -> None:
