@@ -108,30 +108,13 @@ async ({ lib }) => {
 
 
 def scale_add_executable() -> Any:
-    """Relax `main(x, y) = 2 * x + y` over a dynamic length, one TIR kernel, built for WebGPU."""
+    """The link test's one-kernel module (`main(x, y) = 2 * x + y`), built for WebGPU."""
     import tvm
-    from tvm import relax, te
-    from tvm.s_tir import dlight as dl
 
+    from tests.compiled import scale_add_module
     from webapp.compile.target import webgpu_tvm_target
 
-    builder = relax.BlockBuilder()
-    n = tvm.tirx.Var("n", "int64")
-    x = relax.Var("x", relax.TensorType((n,), "float32"))
-    y = relax.Var("y", relax.TensorType((n,), "float32"))
-    with builder.function("main", [x, y]):
-        with builder.dataflow():
-            out = builder.emit_te(
-                lambda a, b: te.compute(a.shape, lambda i: a[i] * 2.0 + b[i], name="scale_add"),
-                x,
-                y,
-                primfunc_name_hint="scale_add",  # the kernel's WGSL entry point is named after it
-            )
-            result = builder.emit_output(out)
-        builder.emit_func_output(result)
-    with webgpu_tvm_target():
-        mod = dl.ApplyDefaultSchedule(dl.gpu.Fallback())(builder.get())
-    return tvm.compile(mod, target=webgpu_tvm_target())
+    return tvm.compile(scale_add_module(), target=webgpu_tvm_target())
 
 
 def link_old(executable: Any, output: Path, home: Path) -> None:

@@ -98,3 +98,33 @@ def compiled_abi_library(vocab: int) -> Path:
 
     return _cached(_input_hash(f"abi vocab={vocab}"), build) / name
 
+
+def scale_add_module(host_only: bool = False) -> Any:
+    """Relax `main(x, y) = 2 * x + y` over a dynamic length n: one TIR kernel, scheduled for WebGPU
+    (or, with host_only, the unscheduled module)."""
+    import tvm
+    from tvm import relax, te
+    from tvm.s_tir import dlight as dl
+
+    from webapp.compile.target import webgpu_tvm_target
+
+    builder = relax.BlockBuilder()
+    n = tvm.tirx.Var("n", "int64")
+    x = relax.Var("x", relax.TensorType((n,), "float32"))
+    y = relax.Var("y", relax.TensorType((n,), "float32"))
+    with builder.function("main", [x, y]):
+        with builder.dataflow():
+            out = builder.emit_te(
+                lambda a, b: te.compute(a.shape, lambda i: a[i] * 2.0 + b[i], name="scale_add"),
+                x,
+                y,
+                primfunc_name_hint="scale_add",
+            )
+            result = builder.emit_output(out)
+        builder.emit_func_output(result)
+    mod = builder.get()
+    if host_only:
+        return mod
+    with webgpu_tvm_target():
+        # Bind the loop to blocks of threads, as a GPU kernel must be.
+        return dl.ApplyDefaultSchedule(dl.gpu.Fallback())(mod)

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.browser.chromium import open_page
+from tests.compiled import scale_add_module
 from webapp.compile import link
 from webapp.compile.errors import CompileError
 from webapp.compile.runtime import CACHE_DIR_ENV, ensure_runtime
@@ -33,39 +34,11 @@ THREADS_PER_BLOCK = 256
 MAX_LIBRARY_BYTES = 4_200_000
 
 
-def _scale_add_module(host_only: bool = False) -> Any:
-    """Relax `main(x, y) = 2 * x + y` over a dynamic length n: one TIR kernel."""
-    import tvm
-    from tvm import relax, te
-    from tvm.s_tir import dlight as dl
-
-    builder = relax.BlockBuilder()
-    n = tvm.tirx.Var("n", "int64")
-    x = relax.Var("x", relax.TensorType((n,), "float32"))
-    y = relax.Var("y", relax.TensorType((n,), "float32"))
-    with builder.function("main", [x, y]):
-        with builder.dataflow():
-            out = builder.emit_te(
-                lambda a, b: te.compute(a.shape, lambda i: a[i] * 2.0 + b[i], name="scale_add"),
-                x,
-                y,
-                primfunc_name_hint="scale_add",
-            )
-            result = builder.emit_output(out)
-        builder.emit_func_output(result)
-    mod = builder.get()
-    if host_only:
-        return mod
-    with webgpu_tvm_target():
-        # Bind the loop to blocks of threads, as a GPU kernel must be.
-        return dl.ApplyDefaultSchedule(dl.gpu.Fallback())(mod)
-
-
 @pytest.fixture(scope="module")
 def webgpu_executable() -> Any:
     import tvm
 
-    return tvm.compile(_scale_add_module(), target=webgpu_tvm_target())
+    return tvm.compile(scale_add_module(), target=webgpu_tvm_target())
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +96,7 @@ def test_check_reports_unknown_imports_and_missing_exports() -> None:
 def test_link_refuses_an_executable_built_for_the_cpu(tmp_path: Path) -> None:
     import tvm
 
-    executable = tvm.compile(_scale_add_module(host_only=True), target=tvm.target.Target({"kind": "llvm"}))
+    executable = tvm.compile(scale_add_module(host_only=True), target=tvm.target.Target({"kind": "llvm"}))
     output = tmp_path / "cpu.wasm"
     with pytest.raises(CompileError, match="webgpu_target"):
         link.link_model_library(executable, output)
