@@ -2,6 +2,7 @@
 
 import { exportDocument, importDocument } from "./custom-models.js";
 import { confirmAction } from "./dialog.js";
+import { downloadFile } from "./files.js";
 import { formatBytes } from "./format.js";
 
 export const EXPORT_FILE_NAME = "hearth-custom-models.json";
@@ -44,13 +45,7 @@ export class CustomModelList {
   }
 
   #export() {
-    const blob = new Blob([exportDocument(this.#store.models)], { type: "application/json" });
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(blob);
-    link.download = EXPORT_FILE_NAME;
-    link.click();
-    // The download has its own copy of the data once started; the URL only needs to outlive the click.
-    setTimeout(() => URL.revokeObjectURL(link.href), 0);
+    downloadFile(EXPORT_FILE_NAME, exportDocument(this.#store.models), "application/json");
   }
 
   async #import(input) {

@@ -20,3 +20,18 @@ export function formatBytes(bytes) {
 export function formatRate(tokensPerSecond) {
   return Number.isFinite(tokensPerSecond) ? `${tokensPerSecond.toFixed(1)} tokens/s` : "–";
 }
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** A time as people say it: "just now", "5 min ago", "3 h ago", "yesterday", "4 days ago", or the date. */
+export function relativeTime(time, now = Date.now()) {
+  const age = now - time;
+  if (age < MINUTE) return "just now";
+  if (age < HOUR) return `${Math.floor(age / MINUTE)} min ago`;
+  if (age < DAY) return `${Math.floor(age / HOUR)} h ago`;
+  if (age < 2 * DAY) return "yesterday";
+  if (age < 7 * DAY) return `${Math.floor(age / DAY)} days ago`;
+  return new Date(time).toLocaleDateString();
+}

@@ -1,43 +1,115 @@
-/** The chat page: wires the GPU check, the catalogue, the engine and the panels together. */
+/** The chat page: wires the catalogue, the session, the conversations and the views together. */
 
-import { ChatView } from "./chat-ui.js";
+import { ChatController } from "./chat.js";
+import { autoTitles, ChatSettings } from "./chat-settings.js";
+import { bindShortcuts, Composer } from "./composer.js";
+import { ConversationStore } from "./conversations.js";
 import { CustomModelForm } from "./custom-form.js";
 import { CustomModelList } from "./custom-list.js";
 import { CustomModelStore } from "./custom-models.js";
-import { ChatEngine } from "./engine.js";
 import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
+import { renderModelDetails } from "./model-details.js";
 import {
   buildCatalogue, fetchHostedModels, rememberedHostedModels, rememberHostedModels, takenIds,
 } from "./models.js";
 import { showNotice } from "./notices.js";
 import { ModelPicker } from "./picker.js";
+import { PresetStore } from "./presets.js";
+import { describeProgress } from "./progress.js";
+import { Session } from "./session.js";
+import { Sidebar } from "./sidebar.js";
 import { askToKeepFiles, roomProblem } from "./storage.js";
+import { TranscriptView } from "./transcript-view.js";
 
-const engine = new ChatEngine();
-const store = new CustomModelStore();
-const picker = new ModelPicker({ onLoad: load });
-const chat = new ChatView({ engine, onBusy: (busy) => picker.setBusy(busy) });
+const $ = (id) => document.getElementById(id);
+const OPEN_KEY = "hearth.openConversation";
+
+const session = new Session();
+const customModels = new CustomModelStore();
+const conversations = new ConversationStore();
+const presets = new PresetStore();
 let catalogue = null;
 
+const modelName = (id) => catalogue?.byId.get(id)?.name ?? null;
+const picker = new ModelPicker({ onLoad: (entry) => loadModel(entry).catch(() => {}), onChange: () => refreshControls() });
+const transcript = new TranscriptView({ onAction: messageAction, modelName });
+const chat = new ChatController({
+  session,
+  store: conversations,
+  view: transcript,
+  hooks: {
+    selectedEntry: () => picker.selected,
+    load: (entry) => loadModel(entry),
+    onOpen: conversationOpened,
+    onError: replyFailed,
+    onContext: (context) => composer.showContext(context),
+    autoTitles,
+  },
+});
+const composer = new Composer({ onSend: (text) => send(text), onStop: () => chat.stop() });
+const sidebar = new Sidebar({ store: conversations, onOpen: (id) => chat.open(id), onNew: () => chat.newChat(), modelName });
+const settings = new ChatSettings({
+  chat,
+  store: conversations,
+  presets,
+  hooks: {
+    onSaved: () => refreshControls(),
+    startPreset: (preset) => {
+      if (preset.model) picker.select(preset.model);
+      chat.newChat(preset);
+    },
+    selectedModelId: () => picker.selected?.id ?? null,
+    modelName,
+    notify: showNotice,
+  },
+});
+
 async function start() {
-  if (store.notice) showNotice(store.notice, "warning");
+  if (customModels.notice) showNotice(customModels.notice, "warning");
   const [gpu, hosted] = await Promise.all([probeGpu(), hostedModels()]);
   renderGpuStatus(gpu);
   const idsInUse = (exceptId = null) => takenIds(catalogue, exceptId);
-  const form = new CustomModelForm({ store, takenIds: idsInUse, gpu });
-  const list = new CustomModelList({ store, takenIds: idsInUse, onEdit: (model) => form.edit(model) });
+  const form = new CustomModelForm({ store: customModels, takenIds: idsInUse, gpu });
+  const list = new CustomModelList({ store: customModels, takenIds: idsInUse, onEdit: (model) => form.edit(model) });
   const refresh = () => {
-    catalogue = buildCatalogue({ hosted, custom: store.models, gpu });
+    catalogue = buildCatalogue({ hosted, custom: customModels.models, gpu });
     picker.render(catalogue);
-    list.render(store.models);
+    list.render(customModels.models);
+    refreshControls();
   };
-  store.onChange(refresh);
+  customModels.onChange(refresh);
+  conversations.onChange(() => refreshControls());
   refresh();
+  session.subscribe(sessionChanged);
+  await openSavedChats();
+  bindShortcuts({ onStop: () => chat.stop(), onNewChat: () => chat.newChat() });
+  $("open-models").addEventListener("click", () => $("models-dialog").showModal());
+  for (const button of document.querySelectorAll("[data-close-dialog]")) {
+    button.addEventListener("click", () => button.closest("dialog").close());
+  }
   // For tests and the curious: the live objects behind the page.
-  globalThis.hearth = { engine, store, gpu, get catalogue() { return catalogue; } };
+  globalThis.hearth = { session, chat, conversations, presets, customModels, gpu, get catalogue() { return catalogue; } };
   document.documentElement.dataset.hearth = "ready";
+}
+
+async function openSavedChats() {
+  try {
+    const { unreadable, problems, migrated } = await conversations.load();
+    if (unreadable) {
+      showNotice(`${unreadable} saved conversation${unreadable === 1 ? "" : "s"} could not be read (${problems[0]}) `
+        + "and were set aside in the browser's storage; the others are here.", "warning");
+    }
+    const skippedPresets = await presets.load();
+    if (skippedPresets) showNotice(`${skippedPresets} saved preset(s) could not be read and were set aside.`, "warning");
+    if (migrated) showNotice("Your earlier conversation is now in the list of saved chats.", "info");
+  } catch (error) {
+    showNotice(`Saved conversations are not available: ${error.message ?? error} Chats still work, unsaved.`, "warning");
+  }
+  const remembered = localStorage.getItem(OPEN_KEY);
+  const id = conversations.get(remembered) ? remembered : conversations.list()[0]?.id ?? null;
+  chat.open(id);
 }
 
 async function hostedModels() {
@@ -57,25 +129,122 @@ async function hostedModels() {
   }
 }
 
-async function load(entry) {
-  picker.setBusy(true);
-  chat.setReady(false);
-  picker.showLoading(entry);
-  try {
-    const problem = entry.size?.download ? await roomProblem(entry.size.bytes) : null;
-    if (problem) {
-      picker.showLoadError({ message: problem, detail: "" });
-      return;
-    }
-    await askToKeepFiles();
-    await engine.load(entry.id, catalogue.appConfig, (report) => picker.showProgress(report));
-    picker.showLoaded(entry);
-    chat.setReady(true);
-  } catch (error) {
-    picker.showLoadError(explainError(error));
-  } finally {
-    picker.setBusy(false);
+/** Load an entry with its progress shown in the conversation; rejects (after showing why) on failure. */
+async function loadModel(entry) {
+  $("engine-error").hidden = true;
+  const problem = entry.size?.download ? await roomProblem(entry.size.bytes) : null;
+  if (problem) {
+    showEngineError({ message: problem, detail: "" });
+    throw new Error(`QuotaExceededError: ${problem}`);
   }
+  await askToKeepFiles();
+  try {
+    await session.load(entry, { contextWindow: chat.current?.params.context_window_size ?? null });
+  } catch (error) {
+    showEngineError(explainError(error));
+    throw error;
+  }
+}
+
+async function send(text) {
+  $("chat-error").hidden = true;
+  if (!conversations.get(chat.current.id)) chat.current.model = picker.selected?.id ?? null;
+  await chat.send(text);
+}
+
+function messageAction(action, id, extra) {
+  const message = chat.current.messages.find((m) => m.id === id);
+  if (!message) return;
+  if (action === "copy") {
+    navigator.clipboard?.writeText(message.content).then(() => showNotice("Copied the message as markdown."),
+      () => showNotice("The browser did not allow copying.", "warning"));
+  } else if (chat.generating || ["loading", "generating"].includes(session.state.name)) {
+    showNotice("Wait for the reply to finish, or stop it first.", "info");
+  } else if (action === "regenerate") chat.regenerate(id);
+  else if (action === "edit") chat.edit(id, extra.trim());
+  else if (action === "continue") chat.continueReply(id);
+  else if (action === "delete") chat.deleteMessage(id);
+  else if (action === "version" && extra) chat.showVersion(extra);
+}
+
+function conversationOpened(conversation) {
+  if (conversations.get(conversation.id)) localStorage.setItem(OPEN_KEY, conversation.id);
+  sidebar.setCurrent(conversation.id);
+  $("chat-error").hidden = true;
+  $("conversation-title").textContent = conversation.title;
+  composer.showContext({ tokens: null, window: null, dropped: 0 });
+  const loaded = ["ready", "generating"].includes(session.state.name) ? session.state.entry : null;
+  const answeredBy = conversation.model;
+  if (answeredBy && !loaded && answeredBy !== picker.selected?.id) picker.select(answeredBy);
+  showModelMismatch(conversation, loaded);
+  refreshControls();
+}
+
+// Another model answered this conversation: say so and offer to switch, never reload on our own.
+function showModelMismatch(conversation, loaded) {
+  const banner = $("model-mismatch");
+  const answeredBy = conversation.model;
+  const current = loaded?.id ?? picker.selected?.id;
+  banner.hidden = !answeredBy || !current || answeredBy === current || !conversation.messages.length;
+  if (banner.hidden) return;
+  const known = catalogue?.byId.get(answeredBy);
+  $("model-mismatch-text").textContent = known
+    ? `This conversation was answered by ${known.name}; new replies will come from ${modelName(current) ?? current}.`
+    : `This conversation was answered by ${answeredBy}, which is not available here; new replies will come from `
+      + `${modelName(current) ?? current}.`;
+  const button = $("switch-model");
+  button.hidden = !known || Boolean(known.problems.length);
+  button.textContent = `Switch to ${known?.name ?? answeredBy}`;
+  button.onclick = () => {
+    banner.hidden = true;
+    if (picker.select(answeredBy)) loadModel(known).catch(() => {});
+  };
+}
+
+function sessionChanged(state) {
+  picker.showState(state);
+  const box = $("load-progress-box");
+  box.hidden = state.name !== "loading";
+  if (state.progress) {
+    const { phase, fraction, detail } = describeProgress(state.progress);
+    $("load-model-name").textContent = state.entry.name;
+    $("load-phase").textContent = phase;
+    $("load-progress").value = fraction;
+    $("load-detail").textContent = detail;
+  }
+  if (state.name === "ready") settings.setDefaults(state.defaults);
+  refreshControls();
+}
+
+function refreshControls() {
+  const entry = picker.selected;
+  composer.update({ state: session.state.name, canSend: Boolean(entry && !entry.problems.length), modelName: entry?.name ?? "" });
+  renderModelDetails(entry, session.state.entry?.id === entry?.id ? session.state.defaults : null);
+  if (chat.current) {
+    $("conversation-title").textContent = chat.current.title;
+    const loaded = ["ready", "generating"].includes(session.state.name) ? session.state.entry : null;
+    showModelMismatch(chat.current, loaded);
+  }
+}
+
+function replyFailed(error, { restoreText }) {
+  // A failed load has said why in the engine's error box already.
+  if (!$("engine-error").hidden) {
+    composer.restore(restoreText);
+    return;
+  }
+  const { message, detail } = explainError(error);
+  $("chat-error-message").textContent = restoreText ? `${message} Your message is back in the box.` : message;
+  $("chat-error-detail").textContent = detail;
+  $("chat-error").hidden = false;
+  composer.restore(restoreText);
+}
+
+function showEngineError({ message, detail }) {
+  $("engine-error-message").textContent = message;
+  $("engine-error-detail").textContent = detail;
+  $("engine-error-more").hidden = !detail;
+  $("engine-error").hidden = false;
 }
 
 start();

@@ -2,6 +2,7 @@
 
 import { ModelType, prebuiltAppConfig } from "/static/vendor/web-llm/index.js";
 import { SHADER_F16, gpuProblems } from "./gpu.js";
+import { runsInBrowser } from "./runtimes/index.js";
 import { absoluteUrl } from "./urls.js";
 
 const HOSTED_INDEX_URL = "/models/index.json";
@@ -76,6 +77,7 @@ function prebuiltEntry(record) {
     id: record.model_id,
     name: record.model_id,
     source: "prebuilt",
+    runtime: "webllm",
     quantization,
     size: record.vram_required_MB ? { bytes: record.vram_required_MB * MB, kind: "GPU memory", download: false } : null,
     needs: { features, bufferBytes: record.buffer_size_required_bytes },
@@ -92,6 +94,7 @@ function hostedEntry(model) {
     id: model.id,
     name: model.display_name || model.id,
     source: "hosted",
+    runtime: "webllm",
     quantization,
     size: { bytes: model.total_bytes, kind: "download", download: true },
     needs: { features, bufferBytes: 0 },
@@ -119,6 +122,7 @@ function customEntry(model) {
     id: model.model_id,
     name: model.display_name,
     source: "custom",
+    runtime: "webllm",
     quantization,
     size: customSize(model),
     needs: { features, bufferBytes: 0 },
@@ -145,7 +149,9 @@ export function buildCatalogue({ hosted = [], custom = [], gpu, prebuilt = prebu
   const byId = new Map();
   for (const entry of candidates) {
     // A hosted copy of a prebuilt model wins: the point of hosting it is not to need the internet.
-    if (!byId.has(entry.id)) byId.set(entry.id, { ...entry, problems: gpuProblems(entry.needs, gpu) });
+    // The GPU check is for models that run here; a runtime elsewhere brings its own checks.
+    const problems = runsInBrowser(entry) ? gpuProblems(entry.needs, gpu) : [];
+    if (!byId.has(entry.id)) byId.set(entry.id, { ...entry, problems });
   }
   const entries = [...byId.values()];
   for (const entry of entries) entry.alternative = runnableAlternative(entry, byId);

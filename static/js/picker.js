@@ -1,187 +1,138 @@
-/** The model panel: pick a model (marked when this GPU cannot run it), load it, watch it load. */
+/**
+ * The model selector in the conversation's header (grouped by where models come from, with size and
+ * state), the Load button for preloading, the engine's state line, and the note under the header when
+ * the selected model cannot run here. It reads the session's state; it never writes it.
+ */
 
 import { formatBytes } from "./format.js";
-import { describeProgress } from "./progress.js";
 
 const SELECTED_KEY = "hearth.selectedModel";
-const GROUP_LABELS = { hosted: "On this server", custom: "Your custom models", prebuilt: "WebLLM prebuilt" };
-const SOURCE_LABELS = { hosted: "Hosted by this server", custom: "Your custom model", prebuilt: "WebLLM prebuilt" };
+export const GROUP_LABELS = { hosted: "On this server", custom: "Your custom models", prebuilt: "WebLLM prebuilt" };
 const $ = (id) => document.getElementById(id);
 
 export class ModelPicker {
   #catalogue = null;
-  #busy = false;
+  #state = { name: "idle", entry: null };
   #onLoad;
+  #onChange;
 
-  /** onLoad(entry) is called when the person asks to load the selected, runnable model. */
-  constructor({ onLoad }) {
+  /** onLoad(entry): the person asked to load the selected model; onChange(entry): they picked another. */
+  constructor({ onLoad, onChange }) {
     this.#onLoad = onLoad;
+    this.#onChange = onChange;
     $("model-select").addEventListener("change", () => this.#selectionChanged());
-    $("load-model").addEventListener("click", () => this.#requestLoad());
+    $("load-model").addEventListener("click", () => {
+      const entry = this.selected;
+      if (entry && !entry.problems.length && !this.#busy()) this.#onLoad(entry);
+    });
   }
 
   get selected() {
     return this.#catalogue?.byId.get($("model-select").value) ?? null;
   }
 
-  /** Fill the picker from a catalogue, keeping the selection when the model still exists. */
+  /** Fill the selector from a catalogue, keeping the selection when the model still exists. */
   render(catalogue) {
     this.#catalogue = catalogue;
     const select = $("model-select");
     // The person's own choice first; else the model this server offers by default (its built-in one).
     const wanted = [select.value, localStorage.getItem(SELECTED_KEY), catalogue.defaultId]
       .find((id) => id && catalogue.byId.has(id));
-    select.replaceChildren(...Object.keys(GROUP_LABELS).map((source) => group(catalogue, source)).filter(Boolean));
+    select.replaceChildren(...Object.keys(GROUP_LABELS).map((source) => this.#group(source)).filter(Boolean));
     if (wanted) select.value = wanted;
     select.disabled = false;
-    this.#showDetails();
+    this.#update();
   }
 
-  /** While a model loads or a reply streams, the picker cannot start another load. */
-  setBusy(busy) {
-    this.#busy = busy;
-    this.#updateLoadButton();
-  }
-
+  /** Select a model (as if the person had); false when the catalogue does not have it. */
   select(modelId) {
+    if (!this.#catalogue?.byId.has(modelId)) return false;
     $("model-select").value = modelId;
     this.#selectionChanged();
+    return true;
   }
 
-  showLoading(entry) {
-    $("engine-error").hidden = true;
-    $("load-progress-box").hidden = false;
-    this.showProgress({ progress: 0, text: "" });
-    setEngineStatus("loading", `Loading ${entry.name}…`);
+  /** Follow the session: {name, entry, progress, error}. */
+  showState(state) {
+    const changedModel = state.entry?.id !== this.#state.entry?.id || state.name !== this.#state.name;
+    this.#state = state;
+    if (changedModel && this.#catalogue) this.render(this.#catalogue);
+    this.#update();
   }
 
-  /** Show one of WebLLM's InitProgressReports. */
-  showProgress(report) {
-    const { phase, fraction, detail } = describeProgress(report);
-    $("load-phase").textContent = phase;
-    $("load-progress").value = fraction;
-    $("load-detail").textContent = detail;
-  }
-
-  showLoaded(entry) {
-    $("load-progress-box").hidden = true;
-    setEngineStatus("ready", `${entry.name} is loaded. Ready to chat.`);
-  }
-
-  /** Show why loading failed: {message, detail} (see errors.js). */
-  showLoadError(explained) {
-    $("load-progress-box").hidden = true;
-    setEngineStatus("error", "No model loaded.");
-    showError(explained);
+  #busy() {
+    return ["loading", "generating"].includes(this.#state.name);
   }
 
   #selectionChanged() {
     localStorage.setItem(SELECTED_KEY, $("model-select").value);
-    this.#showDetails();
+    this.#update();
+    this.#onChange(this.selected);
   }
 
-  #requestLoad() {
+  #update() {
     const entry = this.selected;
-    if (entry && !entry.problems.length && !this.#busy) this.#onLoad(entry);
+    const loaded = ["ready", "generating"].includes(this.#state.name) && this.#state.entry?.id === entry?.id;
+    $("load-model").disabled = this.#busy() || !entry || entry.problems.length > 0;
+    $("load-model").hidden = loaded;
+    $("model-note").replaceChildren(...(entry ? note(entry, (id) => this.select(id)) : []));
+    $("model-note").hidden = !entry?.problems.length;
+    const status = $("engine-status");
+    status.dataset.state = this.#state.name;
+    status.textContent = statusText(this.#state);
   }
 
-  #showDetails() {
-    const entry = this.selected;
-    $("model-details").replaceChildren(...(entry ? details(entry, (id) => this.select(id)) : []));
-    this.#updateLoadButton();
+  #group(source) {
+    const entries = this.#catalogue.entries.filter((entry) => entry.source === source);
+    if (!entries.length) return null;
+    const optgroup = document.createElement("optgroup");
+    optgroup.label = GROUP_LABELS[source];
+    optgroup.append(...entries.map((entry) => this.#option(entry)));
+    return optgroup;
   }
 
-  #updateLoadButton() {
-    const entry = this.selected;
-    $("load-model").disabled = this.#busy || !entry || entry.problems.length > 0;
+  #option(entry) {
+    const item = document.createElement("option");
+    item.value = entry.id;
+    const size = entry.size ? ` · ${formatBytes(entry.size.bytes)}` : "";
+    const warning = entry.problems.length ? " · can't run on this GPU" : "";
+    const loaded = this.#state.entry?.id === entry.id && ["ready", "generating"].includes(this.#state.name)
+      ? " · loaded" : "";
+    item.textContent = `${entry.name}${size}${warning}${loaded}`;
+    if (entry.problems.length) item.className = "unrunnable";
+    if (entry.alternative) item.dataset.alternative = entry.alternative;
+    return item;
   }
 }
 
-function group(catalogue, source) {
-  const entries = catalogue.entries.filter((entry) => entry.source === source);
-  if (!entries.length) return null;
-  const optgroup = document.createElement("optgroup");
-  optgroup.label = GROUP_LABELS[source];
-  optgroup.append(...entries.map(option));
-  return optgroup;
+function statusText({ name, entry }) {
+  if (name === "loading") return `Loading ${entry.name}…`;
+  if (name === "ready") return `${entry.name} is loaded. Ready to chat.`;
+  if (name === "generating") return `${entry.name} is writing…`;
+  if (name === "error") return "No model loaded.";
+  return "No model loaded: sending a message loads the selected one.";
 }
 
-function option(entry) {
-  const item = document.createElement("option");
-  item.value = entry.id;
-  const size = entry.size ? ` · ${formatBytes(entry.size.bytes)}` : "";
-  const warning = entry.problems.length ? " · can't run on this GPU" : "";
-  item.textContent = `${entry.name}${size}${warning}`;
-  if (entry.problems.length) item.className = "unrunnable";
-  if (entry.alternative) item.dataset.alternative = entry.alternative;
-  return item;
-}
-
-function details(entry, select) {
-  const facts = document.createElement("dl");
-  facts.className = "facts";
-  addFact(facts, "Model ID", entry.id, "code");
-  addFact(facts, "Source", SOURCE_LABELS[entry.source]);
-  if (entry.quantization) addFact(facts, "Quantization", entry.quantization);
-  addFact(facts, "Size", entry.size ? `${formatBytes(entry.size.bytes)} (${entry.size.kind})` : "unknown");
-  addFact(facts, "Needs", entry.needs.features.length ? entry.needs.features.join(", ") : "no special GPU features");
-  const parts = [facts];
-  if (entry.description) parts.push(paragraph(entry.description, "description"));
-  if (entry.problems.length) parts.push(problemList(entry.problems));
-  if (entry.alternative) parts.push(alternativeOffer(entry.alternative, select));
-  return parts;
-}
-
-function addFact(list, term, value, tag = "span") {
-  const dt = document.createElement("dt");
-  dt.textContent = term;
-  const dd = document.createElement("dd");
-  const text = document.createElement(tag);
-  text.textContent = value;
-  dd.append(text);
-  list.append(dt, dd);
-}
-
-function paragraph(text, className) {
-  const p = document.createElement("p");
-  p.className = className;
-  p.textContent = text;
-  return p;
-}
-
-function problemList(problems) {
+function note(entry, select) {
+  if (!entry.problems.length) return [];
   const list = document.createElement("ul");
   list.className = "problems";
   list.id = "model-problems";
-  list.append(...problems.map((problem) => {
+  list.append(...entry.problems.map((problem) => {
     const item = document.createElement("li");
     item.textContent = problem;
     return item;
   }));
-  return list;
-}
-
-function alternativeOffer(alternativeId, select) {
-  const offer = paragraph("This GPU can run the same model with 32-bit floats: ", "alternative");
+  if (!entry.alternative) return [list];
+  const offer = document.createElement("p");
+  offer.className = "alternative";
+  offer.textContent = "This GPU can run the same model with 32-bit floats: ";
   const button = document.createElement("button");
   button.type = "button";
   button.id = "use-alternative";
-  button.dataset.modelId = alternativeId;
-  button.textContent = `Use ${alternativeId}`;
-  button.addEventListener("click", () => select(alternativeId));
+  button.dataset.modelId = entry.alternative;
+  button.textContent = `Use ${entry.alternative}`;
+  button.addEventListener("click", () => select(entry.alternative));
   offer.append(button);
-  return offer;
-}
-
-function setEngineStatus(state, text) {
-  const status = $("engine-status");
-  status.dataset.state = state;
-  status.textContent = text;
-}
-
-function showError({ message, detail }) {
-  $("engine-error-message").textContent = message;
-  $("engine-error-detail").textContent = detail;
-  $("engine-error-more").hidden = !detail;
-  $("engine-error").hidden = false;
+  return [list, offer];
 }

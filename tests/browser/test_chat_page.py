@@ -95,7 +95,7 @@ def test_loading_a_model_whose_library_is_not_wasm_fails_in_plain_words(chat: Pa
     assert any(url.endswith(f"/libs/{HOSTED_ID}.wasm") for url in requested)
     assert [url.removeprefix(chat.url.rstrip("/")) for url in workers] == ["/static/js/worker.js"]
     assert chat.is_enabled("#load-model"), "a failed load must leave the picker usable"
-    assert chat.is_disabled("#send")
+    assert chat.is_enabled("#send"), "sending loads the model again (load on send)"
 
 
 def test_library_page_shares_the_shell_without_console_errors(page: Page, events: PageEvents) -> None:

@@ -33,6 +33,14 @@ MODEL = {
 }
 
 
+@pytest.fixture
+def chat(page: Page) -> Page:
+    """The chat page with its Models view open, where custom models are managed."""
+    open_chat(page)
+    page.click("#open-models")
+    return page
+
+
 def open_form(page: Page) -> None:
     if not page.evaluate("document.getElementById('custom-form-box').open"):
         page.click("#custom-form-title")
@@ -245,6 +253,7 @@ def test_export_then_import_restores_the_list(chat: Page, tmp_path: Path) -> Non
     chat.evaluate("localStorage.clear()")
     chat.reload()
     chat.wait_for_selector(READY)
+    chat.click("#open-models")
     assert chat.locator("#custom-model-list li").count() == 0
     chat.set_input_files("#custom-import", exported)
     chat.wait_for_selector("#custom-import-report[data-state=ok]")
@@ -300,7 +309,7 @@ def test_display_name_with_markup_shows_as_text(chat: Page, events: PageEvents) 
     chat.click(f'#custom-model-list li[data-model-id="{MODEL["model_id"]}"] button[data-action=delete]')
     assert name in chat.inner_text("#confirm-message")
     chat.click("#confirm-cancel")
-    assert chat.locator("main img").count() == 0
+    assert chat.locator("body img").count() == 0
     assert events.dialogs == []
     assert events.console_errors == []
 
@@ -317,6 +326,7 @@ def test_corrupt_storage_is_backed_up_and_the_list_starts_empty(page: Page, corr
     notice = page.inner_text("#notices")
     assert "could not be read" in notice and backups[0] in notice and "the list starts empty" in notice
     assert page.locator("#custom-model-list li").count() == 0
+    page.click("#open-models")
     assert page.is_visible("#custom-empty")
     assert stored(page) == {"version": 1, "models": []}
 

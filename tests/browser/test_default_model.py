@@ -25,12 +25,12 @@ STREAMED_UPDATES = 3
 
 # Keep what the page hands the engine, to see that a second question carries the first exchange.
 RECORD_SENT = """() => {
-  const engine = window.hearth.engine;
-  const reply = engine.reply.bind(engine);
+  const session = window.hearth.session;
+  const reply = session.reply.bind(session);
   window.sentMessages = [];
-  engine.reply = (messages, onText) => {
-    window.sentMessages.push(structuredClone(messages));
-    return reply(messages, onText);
+  session.reply = (messages, params, onText, options) => {
+    if (!options?.background) window.sentMessages.push(structuredClone(messages));
+    return reply(messages, params, onText, options);
   };
 }"""
 RECORD_PHASES = """() => {
@@ -56,6 +56,14 @@ def settings(tmp_path: Path) -> Settings:
     models = tmp_path / "models"
     install_default_model(models, progress=print)
     return Settings(data_dir=tmp_path / "data", models_dir_override=models)
+
+
+@pytest.fixture
+def page(page: Page) -> Page:
+    """Titles are a second completion: on SwiftShader each costs this model a minute of prefill, so the
+    tests that are not about titles turn the setting off (tests/browser/test_chat_engine.py covers them)."""
+    page.add_init_script("localStorage.setItem('hearth.autoTitles', 'off')")
+    return page
 
 
 def load_selected_model(page: Page) -> None:
@@ -143,3 +151,44 @@ def test_default_model_answers_offline_from_the_browsers_caches(
     assert not [url for url in offline_requests if "/resolve/main/" in url or "/libs/" in url], offline_requests
     assert outside_requests == []
     assert events.page_errors == []
+
+
+def test_default_model_loads_on_send_then_regenerates_and_answers_an_edited_question(
+    page: Page, events: PageEvents, default_model_id: str
+) -> None:
+    chat = open_chat(page)
+    assert chat.input_value("#model-select") == default_model_id
+    assert chat.get_attribute("#engine-status", "data-state") == "idle"
+    chat.click("#open-settings")
+    chat.fill("#param-temperature", "0")  # greedy: a regenerated answer is the same answer
+    chat.click("#settings-save")
+
+    # No Load button pressed: sending loads the model, with its progress in the conversation.
+    chat.fill("#prompt", PARIS_PROMPT)
+    chat.press("#prompt", "Enter")
+    expect(chat.locator("#load-progress-box")).to_be_visible()
+    expect(chat.locator("#engine-status")).to_have_attribute("data-state", "generating", timeout=LOAD_TIMEOUT_MS)
+    reply = chat.locator("#transcript .message[data-role=assistant]").last
+    expect(reply).not_to_have_attribute("aria-busy", "true", timeout=REPLY_TIMEOUT_MS)
+    first = reply.locator(".message-body").inner_text()
+    assert "paris" in first.lower(), first
+
+    reply.locator("button[data-action=regenerate]").click()
+    expect(chat.locator(".version-count")).to_have_text("2/2", timeout=REPLY_TIMEOUT_MS)
+    reply = chat.locator("#transcript .message[data-role=assistant]").last
+    expect(reply).not_to_have_attribute("aria-busy", "true", timeout=REPLY_TIMEOUT_MS)
+    assert "paris" in reply.locator(".message-body").inner_text().lower()
+
+    question = chat.locator("#transcript .message[data-role=user]").last
+    question.locator("button[data-action=edit]").click()
+    chat.fill("#transcript .edit-box textarea", "What is the capital of Italy? Answer in one word.")
+    chat.click("#transcript button[data-action=edit-send]")
+    expect(chat.locator("#transcript .message[data-role=user] .version-count")).to_have_text("2/2")
+    reply = chat.locator("#transcript .message[data-role=assistant]").last
+    expect(reply).not_to_have_attribute("aria-busy", "true", timeout=REPLY_TIMEOUT_MS)
+    expect(chat.locator("#send")).to_be_enabled(timeout=REPLY_TIMEOUT_MS)
+    assert "rome" in reply.locator(".message-body").inner_text().lower()
+    # The first question and both its answers are still there, a version away.
+    chat.locator("#transcript .message[data-role=user] button[aria-label='Show the previous version']").click()
+    expect(chat.locator("#transcript .message[data-role=assistant] .version-count")).to_have_text("2/2")
+    assert events.page_errors == [] and events.console_errors == []

@@ -1,0 +1,169 @@
+/**
+ * The in-browser runtime: WebLLM's engine in a Web Worker, behind Hearth's engine interface
+ * (load / reply / stop / unload). No DOM here: callbacks in, text out. Engine calls run one at a
+ * time; only stop() cuts in, to interrupt a reply.
+ */
+
+import { CreateWebWorkerMLCEngine, prebuiltAppConfig } from "/static/vendor/web-llm/index.js";
+import { HEARTH_PORT } from "./webllm-port.js";
+
+export const WORKER_URL = "/static/js/worker.js";
+
+export class WebLLMRuntime {
+  /** Runs on this machine's GPU: the GPU check applies to its models. */
+  static inBrowser = true;
+
+  #engine = null;
+  #worker = null;
+  #workerDied = null;
+  #port = null;
+  #questions = new Map();
+  #asked = 0;
+  #queue = Promise.resolve();
+  #loaded = null;
+
+  /** {id, contextWindow} of the loaded model, or null. */
+  get loaded() {
+    return this.#loaded;
+  }
+
+  /**
+   * Load a catalogue entry (its WebLLM ModelRecord in entry.record), replacing any loaded model.
+   * onProgress receives WebLLM's InitProgressReport objects ({progress, timeElapsed, text});
+   * options.contextWindow overrides the model's context window. Rejects with WebLLM's error string
+   * "<Name>: <message>" (see errors.js). Resolves {contextWindow, defaults} (defaults: its chat config).
+   */
+  load(entry, onProgress, { contextWindow = null } = {}) {
+    return this.#serially(async () => {
+      this.#loaded = null;
+      const appConfig = { ...prebuiltAppConfig, model_list: [entry.record] };
+      const chatOpts = contextWindow ? { context_window_size: contextWindow } : undefined;
+      try {
+        if (this.#engine) {
+          this.#engine.setAppConfig(appConfig);
+          this.#engine.setInitProgressCallback(onProgress);
+          await this.#unlessWorkerDies(this.#engine.reload(entry.id, chatOpts));
+        } else {
+          const worker = this.#startWorker();
+          const config = { appConfig, initProgressCallback: onProgress };
+          this.#engine = await this.#unlessWorkerDies(CreateWebWorkerMLCEngine(worker, entry.id, config, chatOpts));
+        }
+      } catch (error) {
+        // A failed load can leave the worker's GPU device lost or half set up: start afresh next time.
+        this.#stopWorker();
+        throw error;
+      }
+      const { info } = await this.#ask({ op: "info" });
+      this.#loaded = { id: entry.id, contextWindow: info.contextWindow, requestedWindow: contextWindow };
+      return { contextWindow: info.contextWindow, defaults: info.config };
+    });
+  }
+
+  /**
+   * Stream a reply to an OpenAI-style messages array with sampling params (temperature, top_p,
+   * max_tokens, penalties). onText(fullTextSoFar) runs per token. Resolves {text, finishReason
+   * ("stop", "length" or "abort"), stats: {prefill, decode, tokens}, used (tokens now in context)}.
+   */
+  reply(messages, params, onText) {
+    return this.#serially(async () => {
+      if (!this.#engine || !this.#loaded) throw new Error("ModelNotLoadedError: load a model first");
+      const chunks = await this.#unlessWorkerDies(this.#engine.chat.completions.create({
+        ...params, messages, stream: true, stream_options: { include_usage: true },
+      }));
+      const { text, finishReason, usage } = await this.#unlessWorkerDies(collect(chunks, onText));
+      const { info } = await this.#ask({ op: "info" });
+      return { text, finishReason, stats: speeds(usage), used: info.used };
+    });
+  }
+
+  /** Token counts of texts with the loaded model's own tokenizer. */
+  async countTokens(texts) {
+    const { counts } = await this.#ask({ op: "count", texts });
+    return counts;
+  }
+
+  /** Interrupt the reply being generated; it ends with finishReason "abort" and the text so far. */
+  stop() {
+    this.#engine?.interruptGenerate();
+  }
+
+  /** Unload the model and end the worker, freeing GPU memory. */
+  unload() {
+    return this.#serially(async () => {
+      await this.#engine?.unload();
+      this.#stopWorker();
+    });
+  }
+
+  #serially(task) {
+    const run = this.#queue.then(() => task());
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  #startWorker() {
+    this.#worker = new Worker(WORKER_URL, { type: "module" });
+    this.#workerDied = new Promise((_, reject) => {
+      this.#worker.addEventListener("error", (event) => {
+        reject(`WorkerError: the engine's worker stopped (${event.message || "it could not start"})`);
+      });
+    });
+    this.#workerDied.catch(() => {}); // only ever awaited through #unlessWorkerDies
+    const channel = new MessageChannel();
+    channel.port1.onmessage = ({ data }) => {
+      const pending = this.#questions.get(data.id);
+      this.#questions.delete(data.id);
+      if (data.error) pending?.reject(data.error);
+      else pending?.resolve(data);
+    };
+    this.#port = channel.port1;
+    this.#worker.postMessage({ kind: HEARTH_PORT }, [channel.port2]);
+    return this.#worker;
+  }
+
+  #ask(question) {
+    if (!this.#port) return Promise.reject(new Error("ModelNotLoadedError: load a model first"));
+    this.#asked += 1;
+    const id = this.#asked;
+    const answer = new Promise((resolve, reject) => this.#questions.set(id, { resolve, reject }));
+    this.#port.postMessage({ ...question, id });
+    return this.#unlessWorkerDies(answer);
+  }
+
+  // WebLLM's worker client waits forever if the worker itself dies: race every call against that.
+  #unlessWorkerDies(promise) {
+    return Promise.race([promise, this.#workerDied]);
+  }
+
+  #stopWorker() {
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#engine = null;
+    this.#port = null;
+    this.#loaded = null;
+    for (const pending of this.#questions.values()) pending.reject("WorkerError: the engine's worker stopped");
+    this.#questions.clear();
+  }
+}
+
+async function collect(chunks, onText) {
+  let text = "";
+  let finishReason = null;
+  let usage = null;
+  for await (const chunk of chunks) {
+    const choice = chunk.choices[0];
+    if (choice?.delta?.content) {
+      text += choice.delta.content;
+      onText(text);
+    }
+    finishReason = choice?.finish_reason ?? finishReason;
+    usage = chunk.usage ?? usage;
+  }
+  return { text, finishReason, usage };
+}
+
+function speeds(usage) {
+  const extra = usage?.extra;
+  if (!extra) return null;
+  return { prefill: extra.prefill_tokens_per_s, decode: extra.decode_tokens_per_s, tokens: usage.completion_tokens };
+}
