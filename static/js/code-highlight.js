@@ -18,6 +18,7 @@ const LANGUAGE_CLASS = /^language-([\w+-]{1,40})$/;
 // highlight.js names a scope "hljs-<scope>" and marks sub-scopes with trailing underscores ("function_").
 const HIGHLIGHT_CLASS = /^(?:hljs-[a-z][\w-]*|[a-z]+_+)$/;
 
+let preparing = false; // prepareLanguages() has started
 let lastGuess = { sample: null, language: null };
 
 // The first sanitiser keeps only language-* classes, so highlighting needs its own instance and rules.
@@ -38,6 +39,24 @@ const CONFIG = {
 /** Highlight every `pre > code` under root: by its language-* class, else by highlight.js's guess. */
 export function highlightCodeBlocks(root) {
   for (const code of root.querySelectorAll("pre > code")) highlightBlock(code);
+}
+
+/**
+ * Compile every language's grammar ahead of need, one per idle moment, once per page: highlight.js
+ * compiles a grammar on first use, which can take tens of milliseconds, too long inside a frame.
+ */
+export function prepareLanguages() {
+  if (preparing) return;
+  preparing = true;
+  const waiting = hljs.listLanguages();
+  const idle = window.requestIdleCallback ?? ((callback) => setTimeout(callback, 50));
+  const next = () => {
+    const language = waiting.shift();
+    if (!language) return;
+    hljs.highlight("", { language });
+    idle(next);
+  };
+  idle(next);
 }
 
 /** A code element's language for people ("Python"), or "" when it has none. */
