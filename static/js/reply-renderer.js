@@ -18,6 +18,7 @@ import { addReplyTools } from "./reply-tools.js";
 const UNSETTLED_BLOCKS = 2;
 // A reference-style link definition changes blocks anywhere before it: such replies are lexed whole.
 const LINK_DEFINITION = /^ {0,3}\[[^\]\n]+\]:/m;
+const NO_LINKS = "{}";
 // marked reads \r\n and \r as \n; the renderer does the same first, so block sources add up to the text.
 const LINE_BREAK = /\r\n?/g;
 
@@ -35,13 +36,14 @@ export function createReplyRenderer(target) {
   let shown = [];
   let shownText = "";
   // Link definitions change how other blocks render, so a change to them redoes every block.
-  let shownLinks = "{}";
+  let shownLinks = NO_LINKS;
   let latest = "";
   let frame = 0;
 
   function render(rawText, whole) {
     const text = rawText.replace(LINE_BREAK, "\n");
-    const from = whole || LINK_DEFINITION.test(text) ? 0 : settledBlocks(shown);
+    const lexWhole = whole || shownLinks !== NO_LINKS || LINK_DEFINITION.test(text);
+    const from = lexWhole ? 0 : settledBlocks(shown);
     const offset = shown.slice(0, from).reduce((length, block) => length + block.raw.length, 0);
     const start = text.slice(0, offset) === shownText.slice(0, offset) ? from : 0;
     const tokens = markdownBlocks(start === 0 ? text : text.slice(offset));

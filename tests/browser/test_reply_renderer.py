@@ -245,3 +245,28 @@ def test_updates_render_once_a_frame_with_the_latest_text(chat: Page) -> None:
     assert seen["afterFrame"] == "<p><strong>50</strong> words</p>\n"
     assert seen["finished"] == "<p>final <em>text</em></p>\n"
     assert seen["later"] == seen["finished"], "finish() drops the frame that update() had asked for"
+
+
+def test_a_renderer_given_a_shorter_or_different_text_shows_just_that_text(chat: Page) -> None:
+    screens = chat.evaluate("""async () => {
+      const { createReplyRenderer, renderReply } = await import("/static/js/reply-renderer.js");
+      const target = document.createElement("div");
+      document.body.append(target);
+      const view = createReplyRenderer(target);
+      const frame = () => new Promise(requestAnimationFrame);
+      // Shorter and other texts than before: a reply regenerated, or cut back, into the same view.
+      const withLink = "A [ref] link.\\n\\nSecond\\n\\nThird\\n\\n[ref]: https://example.org/\\n";
+      const texts = [withLink, withLink.slice(0, withLink.indexOf("[ref]:")), "Other reply.\\n\\n- one\\n- two",
+                     "Other reply.\\n\\nShorter"];
+      const screens = [];
+      for (const text of texts) {
+        view.update(text);
+        await frame();
+        const expected = document.createElement("div");
+        renderReply(expected, text);
+        screens.push(target.innerHTML === expected.innerHTML);
+      }
+      target.remove();
+      return screens;
+    }""")
+    assert screens == [True, True, True, True]
