@@ -24,6 +24,13 @@ FILES: dict[str, tuple[tuple[str, str], ...]] = {
     "htmx.org": (("dist/htmx.min.js", "htmx.min.js"),),
     "marked": (("lib/marked.esm.js", "marked.esm.js"),),
     "dompurify": (("dist/purify.es.mjs", "purify.es.mjs"),),
+    # The browser build (an ES module with the common languages); the `highlight.js` package itself
+    # is CommonJS. Two themes made for WCAG AA contrast, one per colour scheme (static/css/markdown.css).
+    "@highlightjs/cdn-assets": (
+        ("es/highlight.min.js", "highlight/highlight.min.js"),
+        ("styles/a11y-light.min.css", "highlight/a11y-light.min.css"),
+        ("styles/a11y-dark.min.css", "highlight/a11y-dark.min.css"),
+    ),
 }
 LICENSE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 

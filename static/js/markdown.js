@@ -1,10 +1,13 @@
 /**
  * Model output as markdown. Two locks: raw HTML in a reply is shown as text (bare tags such as <br>
  * excepted), and whatever HTML markdown makes is then checked, tag by tag and URL by URL, by DOMPurify.
+ * Each top-level block is rendered and sanitised on its own (so a reply that streams can re-render only
+ * its last block, and an unclosed bare tag cannot spill into the next block); code is then highlighted.
  */
 
 import { Marked } from "/static/vendor/marked.esm.js";
 import createDOMPurify from "/static/vendor/purify.es.mjs";
+import { highlightCodeBlocks } from "./code-highlight.js";
 
 // What markdown produces, and nothing else: no style, script, iframe, form, svg, math or media.
 const ALLOWED_TAGS = [
@@ -51,7 +54,22 @@ const CONFIG = {
 
 /** Render untrusted markdown into an element, replacing what it held. */
 export function renderMarkdown(target, text) {
-  target.replaceChildren(sanitizeHtml(markdown.parse(text)));
+  target.replaceChildren(...markdownBlocks(text).map(renderBlock));
+}
+
+/** Markdown → marked's top-level block tokens, in order; each `raw` is the block's source. */
+export function markdownBlocks(text) {
+  return markdown.lexer(text);
+}
+
+/** One block token of markdownBlocks → a sanitised DocumentFragment with its code highlighted. */
+export function renderBlock(token) {
+  const html = markdown.parser([token]);
+  // Blank lines and link definitions render as nothing: no need to start the sanitiser for them.
+  if (!html) return document.createDocumentFragment();
+  const fragment = sanitizeHtml(html);
+  highlightCodeBlocks(fragment);
+  return fragment;
 }
 
 /** Untrusted HTML → a DocumentFragment holding only the tags, attributes and URLs allowed above. */
