@@ -5,7 +5,7 @@
  */
 
 import { formatRate, relativeTime } from "./format.js";
-import { renderMarkdown } from "./markdown.js";
+import { createReplyRenderer, renderReply } from "./reply-renderer.js";
 import { versionsOf, visibleMessages } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -35,10 +35,12 @@ export class TranscriptView {
     const items = messages.map((message) => {
       const signature = signatureOf(conversation, message);
       const kept = previous.get(message.id);
-      if (kept && kept.signature === signature && !kept.frame) {
+      if (kept && kept.signature === signature) {
         this.#items.set(message.id, kept);
         return kept.item;
       }
+      // A reply that just finished streaming keeps its element: only its last block is drawn again.
+      if (kept?.renderer && !message.pending) return this.#finishStreamed(kept, conversation, message, signature);
       return this.#item(conversation, message, signature);
     });
     const current = [...log.children];
@@ -50,17 +52,18 @@ export class TranscriptView {
     log.lastElementChild?.scrollIntoView({ block: "end" });
   }
 
-  /** Show a streaming reply's text so far (at most once per frame; markdown re-rendered). */
+  /** Show a streaming reply's text so far (the renderer redraws only what changed, once a frame). */
   streamInto(messageId, text) {
     const view = this.#items.get(messageId);
     if (!view) return;
-    view.latest = text;
-    if (view.frame) return;
-    view.frame = requestAnimationFrame(() => {
-      view.frame = 0;
-      renderMarkdown(view.body, view.latest);
-      view.item.scrollIntoView({ block: "end" });
-    });
+    view.renderer ??= createReplyRenderer(view.body);
+    view.renderer.update(text);
+    if (!view.frame) {
+      view.frame = requestAnimationFrame(() => {
+        view.frame = 0;
+        view.item.scrollIntoView({ block: "end" });
+      });
+    }
   }
 
   /** The DOM of a message on screen, or null (for tests and focus). */
@@ -80,7 +83,7 @@ export class TranscriptView {
     time.dateTime = new Date(message.time).toISOString();
     time.textContent = relativeTime(message.time);
     time.title = new Date(message.time).toLocaleString();
-    if (message.role === "assistant") renderMarkdown(body, message.content);
+    if (message.role === "assistant") renderReply(body, message.content);
     else body.textContent = message.content;
     if (message.pending) {
       item.setAttribute("aria-busy", "true");
@@ -89,8 +92,21 @@ export class TranscriptView {
       meta.textContent = metaText(message);
     }
     item.querySelector(".message-actions").replaceChildren(...this.#actions(conversation, message));
-    this.#items.set(message.id, { item, body, meta, signature, latest: null, frame: 0 });
+    this.#items.set(message.id, { item, body, meta, signature, renderer: null, frame: 0 });
     return item;
+  }
+
+  #finishStreamed(view, conversation, message, signature) {
+    view.renderer.finish(message.content);
+    view.renderer = null;
+    view.item.setAttribute("aria-busy", "false");
+    view.item.classList.remove("pending");
+    view.meta.textContent = metaText(message);
+    view.item.querySelector(".message-author").textContent = this.#modelName(message.model) ?? "Assistant";
+    view.item.querySelector(".message-actions").replaceChildren(...this.#actions(conversation, message));
+    view.signature = signature;
+    this.#items.set(message.id, view);
+    return view.item;
   }
 
   #actions(conversation, message) {

@@ -27,7 +27,8 @@ RENDER = """async ([text, styles]) => {
   document.getElementById("reply-under-test")?.remove();
   const target = document.createElement("div");
   target.id = "reply-under-test";
-  document.body.append(target);
+  // Where replies go: the chat page's body does not scroll, so anything after the app is off screen.
+  document.getElementById("transcript").prepend(target);
   renderReply(target, text);
   return target.innerHTML;
 }"""
@@ -188,6 +189,7 @@ def test_tables_are_bordered_and_scroll_sideways_on_a_phone(chat: Page) -> None:
 def test_code_colours_follow_the_colour_scheme_and_stay_readable(page: Page, events: PageEvents, scheme: str,
                                                                   background: str) -> None:
     page.emulate_media(color_scheme=scheme)
+    page.set_viewport_size({"width": 1280, "height": 2400})  # every token on screen, where axe measures it
     page.add_init_script(path=AXE)  # scripts added this way are not subject to the page's CSP
     open_chat(page)
     render(page, "Some code:\n\n" + "\n".join(fence(language, code) for language, code in SAMPLES.items())
