@@ -77,3 +77,10 @@ def sidebar_titles(page: Page) -> list[str]:
 
 def conversation_item(page: Page, title: str):  # type: ignore[no-untyped-def]
     return page.locator("#conversation-list .conversation-item", has=page.locator(".conversation-title", has_text=title))
+
+
+def item_action(page: Page, title: str, action: str) -> None:
+    """Press a conversation's Rename / Pin / Delete, which show under the pointer (or the keyboard's focus)."""
+    item = conversation_item(page, title)
+    item.hover()
+    item.locator(f"[data-action={action}]").click()

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.chatapp import (
-    DAY_MS, HOUR_MS, archive, conversation, conversation_item, import_archive, open_settings, saved_records,
+    DAY_MS, HOUR_MS, archive, conversation, conversation_item, import_archive, item_action, open_settings, saved_records,
     sidebar_titles,
 )
 from tests.browser.conftest import HOSTED_ID, READY, PageEvents, open_chat
@@ -80,7 +80,7 @@ def test_conversations_are_listed_renamed_searched_pinned_deleted_and_kept(chat:
     expect(chat.locator("#conversation-title")).to_have_text("Rotary embeddings")
 
     # Rename through the dialog.
-    conversation_item(chat, "Quantization notes").locator("[data-action=rename]").click()
+    item_action(chat, "Quantization notes", "rename")
     chat.fill("#rename-title", "Four-bit weights")
     chat.keyboard.press("Enter")
     expect(conversation_item(chat, "Four-bit weights")).to_have_count(1)
@@ -95,16 +95,16 @@ def test_conversations_are_listed_renamed_searched_pinned_deleted_and_kept(chat:
     chat.fill("#chat-search", "")
 
     # Pinning moves an old one to the top.
-    conversation_item(chat, "Rotary embeddings").locator("[data-action=pin]").click()
+    item_action(chat, "Rotary embeddings", "pin")
     assert chat.locator("#conversation-list .conversation-group h3").first.text_content() == "Pinned"
     assert sidebar_titles(chat)[0] == "Rotary embeddings"
 
     # Delete asks first; cancelling keeps it.
-    conversation_item(chat, "Fire and stories").locator("[data-action=delete]").click()
+    item_action(chat, "Fire and stories", "delete")
     assert "Fire and stories" in chat.inner_text("#confirm-message")
     chat.click("#confirm-cancel")
     assert len(sidebar_titles(chat)) == 3
-    conversation_item(chat, "Fire and stories").locator("[data-action=delete]").click()
+    item_action(chat, "Fire and stories", "delete")
     chat.click("#confirm-ok")
     expect(conversation_item(chat, "Fire and stories")).to_have_count(0)
 
