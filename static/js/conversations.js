@@ -123,6 +123,7 @@ export class ConversationStore {
       else bad.push({ key, value, problem: problem ?? "its id does not match its key" });
     }
     if (bad.length) await this.#setAside(bad);
+    this.#changed();
     return { unreadable: bad.length, problems: bad.map((entry) => entry.problem), migrated };
   }
 

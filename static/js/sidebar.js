@@ -36,10 +36,16 @@ export class Sidebar {
     });
   }
 
-  /** Mark which conversation is open. */
+  /** Mark which conversation is open (the list is not drawn again for that). */
   setCurrent(id) {
     this.#currentId = id;
-    this.render();
+    for (const item of $("conversation-list").querySelectorAll(".conversation-item")) {
+      const current = item.dataset.id === id;
+      item.classList.toggle("current", current);
+      const open = item.querySelector("[data-action=open]");
+      if (current) open.setAttribute("aria-current", "true");
+      else open.removeAttribute("aria-current");
+    }
   }
 
   render() {

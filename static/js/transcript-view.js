@@ -9,10 +9,14 @@ import { createReplyRenderer, renderReply } from "./reply-renderer.js";
 import { versionsOf, visibleMessages } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
+// Drawn messages kept for reuse, oldest dropped first: a few long conversations' worth.
+const DRAWN_LIMIT = 2000;
 
 export class TranscriptView {
   #onAction;
   #items = new Map();
+  // Messages drawn before, by id: switching back to a conversation reuses them instead of rendering again.
+  #drawn = new Map();
   #modelName;
 
   /** onAction(action, messageId, extra) for the buttons; modelName(id) names the model that answered. */
@@ -34,7 +38,7 @@ export class TranscriptView {
     this.#items = new Map();
     const items = messages.map((message) => {
       const signature = signatureOf(conversation, message);
-      const kept = previous.get(message.id);
+      const kept = previous.get(message.id) ?? this.#drawn.get(message.id);
       if (kept && kept.signature === signature) {
         this.#items.set(message.id, kept);
         return kept.item;
@@ -43,11 +47,16 @@ export class TranscriptView {
       if (kept?.renderer && !message.pending) return this.#finishStreamed(kept, conversation, message, signature);
       return this.#item(conversation, message, signature);
     });
+    this.#remember();
     const current = [...log.children];
     let same = 0;
     while (same < items.length && current[same] === items[same]) same += 1;
+    // Another conversation drawn whole is not news to announce: the log is quiet while it changes.
+    const quiet = same === 0 && current.length > 0;
+    if (quiet) log.setAttribute("aria-live", "off");
     for (const stale of current.slice(same)) stale.remove();
     log.append(...items.slice(same));
+    if (quiet) requestAnimationFrame(() => log.setAttribute("aria-live", "polite"));
     $("empty-chat").hidden = messages.length > 0;
     log.lastElementChild?.scrollIntoView({ block: "end" });
   }
@@ -94,6 +103,17 @@ export class TranscriptView {
     item.querySelector(".message-actions").replaceChildren(...this.#actions(conversation, message));
     this.#items.set(message.id, { item, body, meta, signature, renderer: null, frame: 0 });
     return item;
+  }
+
+  #remember() {
+    for (const [id, view] of this.#items) {
+      this.#drawn.delete(id);
+      this.#drawn.set(id, view);
+    }
+    for (const id of this.#drawn.keys()) {
+      if (this.#drawn.size <= DRAWN_LIMIT) break;
+      this.#drawn.delete(id);
+    }
   }
 
   #finishStreamed(view, conversation, message, signature) {
