@@ -41,6 +41,7 @@ def test_the_conversation_fills_the_page_and_the_models_view_is_a_dialog(chat: P
     assert composer["y"] + composer["height"] <= 800
     assert transcript["width"] > 800, "the conversation takes the main area"
     assert chat.locator("#sidebar").is_visible()
+    assert chat.get_attribute("#transcript", "role") == "log" and chat.get_attribute("#transcript", "aria-label")
     assert not chat.locator("#gpu-status").is_visible(), "the GPU report is out of the chat column"
     chat.click("#open-models")
     expect(chat.locator("#gpu-status")).to_be_visible()

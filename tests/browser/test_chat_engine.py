@@ -212,9 +212,13 @@ def test_a_reply_keeps_streaming_into_its_own_conversation_while_another_is_open
     assert [m["role"] for m in mine] == ["user", "assistant"] and mine[1]["content"].strip()
 
 
-def test_a_preset_starts_a_chat_with_its_system_prompt_and_parameters(app: Page) -> None:
+def test_a_preset_starts_a_chat_with_its_system_prompt_and_parameters(app: Page, engine_server: LiveServer) -> None:
     new_chat(app)
     open_settings(app)
+    # The loaded model's own defaults, from its mlc-chat-config.json, stand beside the fields.
+    config = json.loads((engine_server.settings.models_dir / MODEL / "mlc-chat-config.json").read_text())
+    expect(app.locator("#param-temperature-default")).to_have_text(f"Model default: {config['temperature']}.")
+    assert app.get_attribute("#param-top_p", "placeholder") == str(config["top_p"])
     app.fill("#system-prompt", "You are terse.")
     app.fill("#param-temperature", "0")
     app.fill("#param-max_tokens", "6")
