@@ -8,6 +8,8 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from webapp.mlc.manifest import load_manifest
+
 HTMX = {"HX-Request": "true"}
 
 
@@ -51,6 +53,11 @@ def test_model_details_list_files_and_urls(client: TestClient, models_dir: Path)
         assert name in detail.text
     assert "http://127.0.0.1:8000/models/Tiny-Llama-q4f32_1/resolve/main/" in detail.text
     assert "http://127.0.0.1:8000/libs/Tiny-Llama-q4f32_1.wasm" in detail.text
+    manifest = load_manifest(models_dir / "Tiny-Llama-q4f32_1")
+    assert manifest is not None
+    assert f"http://127.0.0.1:8000/models/Tiny-Llama-q4f32_1/resolve/{manifest.commit}/" in detail.text
+    assert manifest.integrity["config"] in detail.text and manifest.library_record.sri in detail.text
+    assert all(record.sha256 in detail.text for record in manifest.files)
     assert "<html" in client.get("/library/Tiny-Llama-q4f32_1").text
 
 

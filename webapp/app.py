@@ -39,12 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routes = [
         Route("/", chat.chat_page, name="chat_page"),
         Route("/library", library.library_page, name="library_page"),
-        Route("/library/{model_id}", library.hosted_model_page, name="hosted_model_page"),
+        Route("/library/{model_id:path}", library.hosted_model_page, name="hosted_model_page"),
         Route("/sw.js", shell.service_worker, name="service_worker"),
         Route("/app-shell.json", shell.app_shell, name="app_shell"),
         Route("/models/index.json", hosting.models_index, name="models_index"),
-        Route("/models/{model_id}/resolve/{revision}/{file:path}", hosting.model_file, name="model_file",
-              methods=["GET", "HEAD"]),
+        Route("/models/{rest:path}", hosting.model_file, name="model_file", methods=["GET", "HEAD"]),
         Route("/libs/{name:path}", hosting.model_lib, name="model_lib", methods=["GET", "HEAD"]),
         Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"),
     ]

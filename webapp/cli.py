@@ -33,12 +33,16 @@ def serve(host: str, port: int, models_dir: Path | None, coep: str, model_hosts:
     import uvicorn
 
     from webapp.app import create_app
+    from webapp.catalog import index_all
 
     settings = Settings(models_dir_override=models_dir, coep=coep, model_hosts=model_hosts)  # type: ignore[arg-type]
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Hearth is serving models from {settings.models_dir}")
+    # Hash new or changed model files now, so no request has to; say what cannot be served and why.
+    for broken in index_all(settings, progress=lambda line: click.echo(f"  {line}")):
+        click.echo(f"  not serving {broken.model_id}: {broken.problem}")
     click.echo(f"Open http://{shown_host}:{bound_port}/ in a browser with WebGPU (Chrome, Edge).")
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
     server.run(sockets=[sock])

@@ -9,6 +9,11 @@ from webapp.settings import Settings
 
 # Responses under these prefixes are model files another origin's page may fetch.
 MODEL_PATH_PREFIXES = ("/models/", "/libs/")
+# What another origin's script may read of a model file response: sizes, ranges and the Hub's headers.
+EXPOSED_HEADERS = (
+    "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified",
+    "X-Repo-Commit", "X-Linked-Etag", "X-Linked-Size", "X-Error-Code", "X-Error-Message",
+)
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -52,7 +57,7 @@ def model_file_headers() -> dict[str, str]:
     """Headers for model files: readable by any origin's page, without credentials."""
     return {
         "Access-Control-Allow-Origin": "*",
-        "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified",
+        "Access-Control-Expose-Headers": ", ".join(EXPOSED_HEADERS),
         "Cross-Origin-Resource-Policy": "cross-origin",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

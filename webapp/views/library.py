@@ -1,9 +1,11 @@
 """The model library: the models this server hosts, listed and detailed through htmx."""
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from webapp.catalog import HostedModel, find_model, scan_models
+from webapp.catalog import find_model, scan_models
 from webapp.hosting import model_entry
 from webapp.views.templating import make_page_context, render
 
@@ -21,17 +23,14 @@ def library_page(request: Request) -> Response:
 
 
 def hosted_model_page(request: Request) -> Response:
-    """GET /library/<id>: one hosted model's files, sizes and URLs (the details alone for htmx)."""
+    """GET /library/<id>: one hosted model's files, hashes, pinned URLs and SRI (the details alone for htmx)."""
     model_id = request.path_params["model_id"]
     hosted = find_model(request.app.state.settings, model_id)
     context = make_page_context(request, "library")
     if hosted is None:
         context.update(model_id=model_id)
         return render(request, "model_missing.html", "_model_missing.html", context, status_code=404)
-    context.update(entry=model_entry(request, hosted), files=_file_sizes(hosted))
+    entry = model_entry(request, hosted)
+    context.update(entry=entry, files=hosted.manifest.files, hub_endpoint=f"{request.base_url}models",
+                   integrity_json=json.dumps(entry["integrity"], indent=2))
     return render(request, "hosted_model.html", "_hosted_model.html", context)
-
-
-def _file_sizes(hosted: HostedModel) -> list[tuple[str, int]]:
-    path = hosted.model.path
-    return [(name, (path / name).stat().st_size) for name in hosted.model.files]
