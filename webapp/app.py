@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount, Route
 
-from webapp import hosting
+from webapp import hosting, hub_api
 from webapp.headers import SecurityHeadersMiddleware
 from webapp.paths import STATIC_DIR
 from webapp.settings import Settings
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/sw.js", shell.service_worker, name="service_worker"),
         Route("/app-shell.json", shell.app_shell, name="app_shell"),
         Route("/models/index.json", hosting.models_index, name="models_index"),
+        # The Hub's URL space under /models: huggingface-hub takes http://<host>/models as its endpoint.
+        Route("/models/api/models/{rest:path}", hub_api.repo_api, name="repo_api", methods=["GET", "HEAD"]),
         Route("/models/{rest:path}", hosting.model_file, name="model_file", methods=["GET", "HEAD"]),
         Route("/libs/{name:path}", hosting.model_lib, name="model_lib", methods=["GET", "HEAD"]),
         Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"),
