@@ -64,6 +64,22 @@ def model_file_headers() -> dict[str, str]:
     }
 
 
+# A CORS preflight for model files (a page sending Range or If-None-Match): allowed, cached for a day.
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+async def preflight(send: Send, headers: dict[str, str]) -> None:
+    """Answer OPTIONS on a model file: 204, no body, the CORS headers."""
+    merged = {**headers, **PREFLIGHT_HEADERS}
+    await send({"type": "http.response.start", "status": 204,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in merged.items()]})
+    await send({"type": "http.response.body", "body": b""})
+
+
 class SecurityHeadersMiddleware:
     """Sets the headers above on each response start, by path; nothing else passes through it."""
 
@@ -76,7 +92,11 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.models if scope["path"].startswith(MODEL_PATH_PREFIXES) else self.pages
+        is_model_file = scope["path"].startswith(MODEL_PATH_PREFIXES)
+        if is_model_file and scope["method"] == "OPTIONS":
+            await preflight(send, self.models)
+            return
+        extra = self.models if is_model_file else self.pages
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
