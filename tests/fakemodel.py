@@ -10,8 +10,41 @@ import json
 import os
 from pathlib import Path
 
-# A real model library is a few MB of wasm; hosting tests only need a file starting like one.
+from webapp.compile.link import TVMJS_REQUIRED_EXPORTS
+
 WASM_MAGIC = b"\0asm\x01\0\0\0"
+
+
+def _uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _section(section_id: int, payload: bytes) -> bytes:
+    return bytes([section_id]) + _uleb(len(payload)) + payload
+
+
+def tiny_wasm(exports: frozenset[str] = TVMJS_REQUIRED_EXPORTS) -> bytes:
+    """A valid WebAssembly module exporting these names (memory, and empty functions for the rest).
+
+    A real model library is megabytes of compiled model; hosting and validation only read its
+    header and export section, so this stands in for one.
+    """
+    functions = sorted(name for name in exports if name != "memory")
+    names = [(name, 0, index) for index, name in enumerate(functions)] + [("memory", 2, 0)] * ("memory" in exports)
+    body = b"\x02\x00\x0b"  # size 2: no locals, end
+    return WASM_MAGIC + b"".join((
+        _section(1, b"\x01\x60\x00\x00"),  # one type: () -> ()
+        _section(3, _uleb(len(functions)) + b"\x00" * len(functions)),
+        _section(5, b"\x01\x00\x01"),  # one memory, at least one page
+        _section(7, _uleb(len(names)) + b"".join(_uleb(len(n)) + n.encode() + bytes([kind]) + _uleb(i)
+                                                   for n, kind, i in names)),
+        _section(10, _uleb(len(functions)) + body * len(functions)),
+    ))
 
 
 def write_fake_model(
@@ -53,5 +86,5 @@ def write_fake_model(
         (model_dir / "hearth-model.json").write_text(json.dumps({"display_name": display_name}))
     libs = models_dir / "libs"
     libs.mkdir(exist_ok=True)
-    (libs / f"{model_id}.wasm").write_bytes(WASM_MAGIC + os.urandom(3000))
+    (libs / f"{model_id}.wasm").write_bytes(tiny_wasm())
     return model_dir

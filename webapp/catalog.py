@@ -143,7 +143,8 @@ def _hosted(path: Path, settings: Settings, model_id: str) -> HostedModel:
     if not path.resolve().is_relative_to(settings.models_dir):
         raise ModelDirError(f"{path} links outside {settings.models_dir}: only files inside it are served")
     if pending_bytes(path, libs_dir) > INLINE_HASH_BYTES:
-        find_library(path, libs_dir, read_model_dir(path, model_id))  # a broken model says why, not "indexing"
+        model = read_model_dir(path, model_id)  # a broken model says why, not "indexing"
+        find_library(path, libs_dir, model.model_lib, model_id)
         _index_in_background(path, libs_dir, model_id)
         raise ModelDirError("is being indexed: its files are hashed once, then it is served (reload in a while)")
     return HostedModel(update_manifest(path, libs_dir, model_id))

@@ -137,3 +137,42 @@ def install_default(models_dir: Path | None) -> None:
         click.echo(f"Installed {result.model_dir.name} in {target} ({how} from the cache).")
     else:
         click.echo(f"{result.model_dir.name} is already installed in {target}.")
+
+
+@main.command()
+@click.argument("source")
+@click.option("--lib-url", help="URL of the model library (.wasm), for a URL whose host does not list it.")
+@click.option("--libs-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to look for the library of a local directory [default: <its parent>/libs].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for scripts).")
+def validate(source: str, lib_url: str | None, libs_dir: Path | None, as_json: bool) -> None:
+    """Check that a model will load in WebLLM, before a browser downloads it.
+
+    SOURCE is an MLC model directory or the URL of one (for a URL the headers a browser needs are
+    checked too). Prints the download size and a rough GPU memory estimate. Exit status 0: the model
+    will load (warnings allowed); 1: it will not, and each problem says what to fix.
+    """
+    import json as json_module
+
+    from webapp.validation import validate_dir, validate_url
+
+    if source.startswith(("http://", "https://")):
+        report = validate_url(source, lib_url=lib_url)
+    else:
+        report = validate_dir(Path(source), libs_dir=libs_dir)
+    if as_json:
+        click.echo(json_module.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report)
+    raise SystemExit(0 if report.ok else 1)
+
+
+def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    for problem in report.problems:
+        click.echo(f"{problem.severity}: {problem.where}: {problem.message}", err=problem.severity == "error")
+    if report.ok:
+        click.echo(f"OK: {report.source} will load. Download {report.download_bytes / 1e6:.1f} MB; "
+                   f"GPU memory about {report.gpu_bytes_estimate / 1e9:.2f} GB.")
+    else:
+        errors = sum(p.severity == "error" for p in report.problems)
+        click.echo(f"{report.source} will not load: {errors} problem{'s' * (errors != 1)} to fix.", err=True)

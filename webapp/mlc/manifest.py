@@ -184,7 +184,7 @@ def update_manifest(model_dir: Path, libs_dir: Path, model_id: str | None = None
         if old is not None and is_fresh(old, model_dir, libs_dir):
             return _with_id(old, model_id)
         model = read_model_dir(model_dir, model_id)
-        library = find_library(model_dir, libs_dir, model)
+        library = find_library(model_dir, libs_dir, model.model_lib, model.model_id)
         known = {r.path: r for r in old.files} if old else {}
         records = []
         for name, (path, in_libs) in tree_files(model_dir, library).items():

@@ -119,9 +119,12 @@ def read_model_dir(path: Path, model_id: str | None = None) -> MLCModel:
     )
 
 
-def find_library(path: Path, libs_dir: Path, model: MLCModel) -> Path:
-    """The model's library: its named .wasm in the model directory or in libs/, else the one .wasm inside."""
-    name = model.model_lib or f"{model.model_id.rsplit('/', 1)[-1]}.wasm"
+def find_library(path: Path, libs_dir: Path, model_lib: str | None, model_id: str) -> Path:
+    """The model's library: its named .wasm in the model directory or in libs/, else the one .wasm inside.
+
+    model_lib is hearth-model.json's name for it; without one the name is <model id>.wasm.
+    """
+    name = model_lib or f"{model_id.rsplit('/', 1)[-1]}.wasm"
     for candidate in (path / name, libs_dir / name):
         if candidate.is_file():
             return candidate
