@@ -176,3 +176,48 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     else:
         errors = sum(p.severity == "error" for p in report.problems)
         click.echo(f"{report.source} will not load: {errors} problem{'s' * (errors != 1)} to fix.", err=True)
+
+
+@main.command("pull")
+@click.argument("source")
+@click.option("--endpoint", envvar="HF_ENDPOINT",
+              help="Hub-compatible endpoint: another Hearth (http://host:8000/models) or a mirror "
+                   "[default: HF_ENDPOINT, else https://huggingface.co].")
+@click.option("--revision", default="main", show_default=True, help="Branch or commit sha to pull.")
+@click.option("--lib-url", help="URL of the model library (.wasm), when the repository does not hold it.")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HEARTH_MODELS_DIR",
+              help="Directory of hosted models [default: <user data dir>/models, where `hearth serve` looks].")
+@click.option("--force", is_flag=True, help="Replace a different model that has the same id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
+def pull_(source: str, endpoint: str | None, revision: str, lib_url: str | None, models_dir: Path | None,
+          force: bool, as_json: bool) -> None:
+    """Copy a model onto this Hearth: from the Hub, another Hearth, or a mirror.
+
+    SOURCE is a repository id (<name> or <org>/<name>) at --endpoint, or the URL of a model directory
+    on a Hub-compatible host. A killed pull, run again, keeps every finished file; each file is
+    checked against its sha256; the model appears in the models directory only when complete.
+    """
+    import json as json_module
+    from dataclasses import asdict
+
+    from webapp.pull import PullError, hub_source, pull, url_source
+
+    target = Settings(models_dir_override=models_dir).models_dir
+    say = (lambda _line: None) if as_json else (lambda line: click.echo(f"  {line}", err=True))
+    try:
+        if source.startswith(("http://", "https://")):
+            remote = url_source(source, lib_url)
+        else:
+            remote = hub_source(source, endpoint, revision, lib_url)
+        result = pull(remote, target, force=force, progress=say)
+    except PullError as exc:
+        if as_json:
+            click.echo(json_module.dumps({"ok": False, "error": str(exc)}))
+            raise SystemExit(1) from exc
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json_module.dumps({"ok": True, **asdict(result)}, indent=2))
+    elif result.changed:
+        click.echo(f"Pulled {result.model_id} at {result.commit[:12]} into {result.path}.")
+    else:
+        click.echo(f"{result.model_id} is already here at {result.commit[:12]}: nothing to do.")
