@@ -44,14 +44,16 @@ def client(settings: Settings) -> Iterator[TestClient]:
 class LiveServer:
     """A real uvicorn server on 127.0.0.1 in a background thread."""
 
-    def __init__(self, settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
-        """wrap, when given, stands between the socket and the app (a slow network, say)."""
+    def __init__(self, settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+                 pages: bool = True) -> None:
+        """wrap, when given, stands between the socket and the app (a slow network, say);
+        pages=False serves the model host alone, as `hearth host` does."""
         self.settings = settings
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests that count
-        app = create_app(settings)
+        app = create_app(settings, pages=pages)
         config = uvicorn.Config(self._counting(wrap(app) if wrap else app), log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)

@@ -33,22 +33,29 @@ class StaticAssets(StaticFiles):
         return response
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the ASGI app for these settings; nothing global, so tests can make many."""
+def create_app(settings: Settings | None = None, pages: bool = True) -> FastAPI:
+    """Build the ASGI app for these settings; nothing global, so tests can make many.
+
+    pages=False is the model host alone (`hearth host`): model files and the Hub API, no chat page.
+    """
     settings = settings or Settings()
-    routes = [
+    page_routes = [
         Route("/", chat.chat_page, name="chat_page"),
         Route("/library", library.library_page, name="library_page"),
         Route("/library/{model_id:path}", library.hosted_model_page, name="hosted_model_page"),
         Route("/sw.js", shell.service_worker, name="service_worker"),
         Route("/app-shell.json", shell.app_shell, name="app_shell"),
+    ]
+    routes = [
+        *(page_routes if pages else []),
         Route("/models/index.json", hosting.models_index, name="models_index"),
         # The Hub's URL space under /models: huggingface-hub takes http://<host>/models as its endpoint.
         Route("/models/api/models/{rest:path}", hub_api.repo_api, name="repo_api", methods=["GET", "HEAD"]),
         Route("/models/{rest:path}", hosting.model_file, name="model_file", methods=["GET", "HEAD"]),
         Route("/libs/{name:path}", hosting.model_lib, name="model_lib", methods=["GET", "HEAD"]),
-        Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"),
     ]
+    if pages:
+        routes.append(Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"))
     app = FastAPI(routes=routes, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.templates = make_templates()

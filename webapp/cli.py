@@ -221,3 +221,44 @@ def pull_(source: str, endpoint: str | None, revision: str, lib_url: str | None,
         click.echo(f"Pulled {result.model_id} at {result.commit[:12]} into {result.path}.")
     else:
         click.echo(f"{result.model_id} is already here at {result.commit[:12]}: nothing to do.")
+
+
+@main.command("host")
+@click.argument("models_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--host", default=DEFAULT_HOST, show_default=True, envvar="HEARTH_HOST",
+              help="Address to listen on. Anything but 127.0.0.1 exposes the models to your network.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              envvar="HEARTH_PORT", help="Port to listen on (0 picks a free one).")
+@click.option("--allow-origin", "allow_origins", multiple=True, default=("*",), show_default=True,
+              help="Origin whose pages may read the models (CORS), e.g. https://chat.example.org. Repeatable.")
+@click.option("--accel-redirect", metavar="PREFIX",
+              help="Behind nginx or Caddy: hand GET bodies to it with X-Accel-Redirect under PREFIX "
+                   "(what --print-config sets up).")
+@click.option("--print-config", "print_config", type=click.Choice(["nginx", "caddy", "s3-cors", "cloudfront"]),
+              help="Print a configuration for serving MODELS_DIR at scale, and exit.")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True,
+              help="With --print-config: the address nginx or Caddy listens on.")
+def host(models_dir: Path, host: str, port: int, allow_origins: tuple[str, ...], accel_redirect: str | None,
+         print_config: str | None, listen: str) -> None:
+    """Serve a models directory alone: model files and the Hugging Face API, no chat page.
+
+    For a dedicated model origin. Files get CORS (to --allow-origin), CORP cross-origin, content-hash
+    ETags and X-Repo-Commit; OPTIONS preflights are answered; nothing is compressed.
+    """
+    import uvicorn
+
+    from webapp.app import create_app
+    from webapp.catalog import index_all
+    from webapp.host_configs import render
+
+    if print_config:
+        origin = allow_origins[0] if len(allow_origins) == 1 else "*"
+        click.echo(render(print_config, models_dir, listen, f"{host}:{port}", origin), nl=False)
+        return
+    settings = Settings(models_dir_override=models_dir, allow_origins=allow_origins, accel_redirect=accel_redirect)
+    sock = _bind(host, port)
+    click.echo(f"Hosting the models in {settings.models_dir} at http://{host}:{sock.getsockname()[1]}/models/")
+    for broken in index_all(settings, progress=lambda line: click.echo(f"  {line}")):
+        click.echo(f"  not serving {broken.model_id}: {broken.problem}")
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, pages=False), log_level="warning"))
+    server.run(sockets=[sock])

@@ -53,10 +53,10 @@ def page_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
-def model_file_headers() -> dict[str, str]:
-    """Headers for model files: readable by any origin's page, without credentials."""
+def model_file_headers(allow_origin: str = "*") -> dict[str, str]:
+    """Headers for model files: readable by any origin's page (or the one allowed), without credentials."""
     return {
-        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Origin": allow_origin,
         "Access-Control-Expose-Headers": ", ".join(EXPOSED_HEADERS),
         "Cross-Origin-Resource-Policy": "cross-origin",
         "X-Content-Type-Options": "nosniff",
@@ -86,6 +86,7 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.pages = page_headers(settings)
+        self.allow_origins = settings.allow_origins
         self.models = model_file_headers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,10 +94,10 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         is_model_file = scope["path"].startswith(MODEL_PATH_PREFIXES)
+        extra = self._model_headers(scope) if is_model_file else self.pages
         if is_model_file and scope["method"] == "OPTIONS":
-            await preflight(send, self.models)
+            await preflight(send, extra)
             return
-        extra = self.models if is_model_file else self.pages
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -110,3 +111,12 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _model_headers(self, scope: Scope) -> dict[str, str]:
+        if "*" in self.allow_origins:
+            return self.models
+        # A list of origins: echo the request's when it is one of them (and say the answer varies).
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), "")
+        headers = model_file_headers(origin if origin in self.allow_origins else "null")
+        headers["Vary"] = "Origin"
+        return headers

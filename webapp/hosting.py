@@ -106,7 +106,31 @@ def model_file(request: Request) -> Response:
     root = settings.libs_dir if record.in_libs else settings.models_dir
     names = (name,) if record.in_libs else (*repo_id.split("/"), name)
     extra = {"X-Repo-Commit": commit, "Cache-Control": IMMUTABLE if revision == commit else REVALIDATE}
+    if settings.accel_redirect and request.method == "GET":
+        return _accel_redirect(settings, root, names, record, extra)
     return _serve(request, root, names, record, extra)
+
+
+def _accel_redirect(settings: Settings, root: Path, names: tuple[str, ...], record: FileRecord,
+                    extra: dict[str, str]) -> Response:
+    """Behind nginx: this answers the headers, nginx sends the bytes (sendfile, Range, no Python)."""
+    try:
+        path = resolve_inside(root, *names)
+    except PathRefused as refused:
+        return PlainTextResponse(str(refused), status_code=refused.status)
+    if not path.is_relative_to(settings.models_dir):  # nginx serves only what lies under its alias
+        return PlainTextResponse("not found", status_code=404)
+    relative = path.relative_to(settings.models_dir).as_posix()
+    headers = {**extra, **_record_headers(record), "X-Accel-Redirect": f"{settings.accel_redirect}{relative}"}
+    return Response(headers=headers)
+
+
+def _record_headers(record: FileRecord) -> dict[str, str]:
+    # Starlette's ETag is mtime + size: two equal-size shards would share it. Ours names the bytes.
+    headers = {"ETag": record.etag, "X-Linked-Size": str(record.size)}
+    if record.is_lfs:
+        headers["X-Linked-Etag"] = record.etag
+    return headers
 
 
 def model_lib(request: Request) -> Response:
@@ -165,13 +189,7 @@ def _serve(request: Request, root: Path, names: tuple[str, ...], record: FileRec
     except PathRefused as refused:
         return PlainTextResponse(str(refused), status_code=refused.status)
     response = ModelFileResponse(path, stat_result=path.stat())
-    if record is not None:
-        # Starlette's ETag is mtime + size: two equal-size shards would share it. Ours names the bytes.
-        response.headers["ETag"] = record.etag
-        response.headers["X-Linked-Size"] = str(record.size)
-        if record.is_lfs:
-            response.headers["X-Linked-Etag"] = record.etag
-    for header, value in (extra or {}).items():
+    for header, value in {**(_record_headers(record) if record else {}), **(extra or {})}.items():
         response.headers[header] = value
     if is_not_modified(response.headers, request.headers):
         return not_modified(response)

@@ -48,6 +48,10 @@ class Settings:
     coep: CoepPolicy = "require-corp"
     # Extra origins the page may fetch models from (Content-Security-Policy connect-src).
     model_hosts: tuple[str, ...] = ()
+    # Origins whose pages may read model files (CORS); "*" is any page, without credentials.
+    allow_origins: tuple[str, ...] = ("*",)
+    # Behind nginx: GET bodies are handed to it with X-Accel-Redirect under this internal prefix.
+    accel_redirect: str | None = None
 
     def __post_init__(self) -> None:
         if self.coep not in COEP_POLICIES:
