@@ -187,7 +187,7 @@ def bench_pull(work: Path) -> dict[str, Any]:
         pull_s = time.monotonic() - start
         urls = [f"{endpoint}/{model.model_id}/resolve/main/{r.path}" for r in model.manifest.files]
         start = time.monotonic()
-        subprocess.run(["curl", "-sSf", "--parallel", "--parallel-max", "8", *[a for u in urls for a in
+        subprocess.run(["curl", "-sSf", "--no-progress-meter", "--parallel", "--parallel-max", "8", *[a for u in urls for a in
                         ("-o", "/dev/null", u)]], check=True)
         curl_s = time.monotonic() - start
     finally:

@@ -174,11 +174,14 @@ def pull(source: Source, models_dir: Path, force: bool = False, progress: Progre
         staging.mkdir(parents=True, exist_ok=True)
         with httpx.Client(timeout=HTTP_TIMEOUT_S, follow_redirects=True, headers=source.headers) as client:
             meter = _Meter(result.total_bytes, say)
+            hashed = {}
             for remote in source.files:
-                fetched = _fetch(client, remote, staging, meter)
+                fetched, digests = _fetch(client, remote, staging, meter)
                 result.fetched_bytes += fetched
                 result.reused_files += fetched == 0
-        _finish(source, staging, target, force)
+                if digests:
+                    hashed[remote.name] = digests
+        _finish(source, staging, target, hashed)
     except OSError as exc:
         raise PullError(f"cannot write into {models_dir} ({exc.strerror or exc}): free some space or fix its "
                         f"permissions, then run the pull again; finished files are kept in {staging}") from None
@@ -197,14 +200,44 @@ def _same_model(commit: str, source: Source, target: Path) -> bool:
     return all(f.sha256 and mine.get(f.name) == f.sha256 for f in source.files) and len(mine) == len(source.files)
 
 
-def _fetch(client: Any, remote: RemoteFile, staging: Path, meter: _Meter) -> int:
-    """Bring one file into staging (resuming its .part), verify it, rename it; the bytes fetched."""
+class _Hasher:
+    """sha256 and git blob sha1 of a file of known size, fed as it is written (no second read)."""
+
+    def __init__(self, size: int) -> None:
+        self.sha256, self.git_sha1 = hashlib.sha256(), hashlib.sha1(f"blob {size}\0".encode())
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        self.git_sha1.update(chunk)
+
+    def feed_file(self, path: Path) -> _Hasher:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(CHUNK), b""):
+                self.update(chunk)
+        return self
+
+    def matches(self, remote: RemoteFile) -> bool:
+        return (remote.sha256 in (None, self.sha256.hexdigest())
+                and remote.git_sha1 in (None, self.git_sha1.hexdigest()))
+
+    def digests(self) -> tuple[str, str]:
+        return self.sha256.hexdigest(), self.git_sha1.hexdigest()
+
+
+def _fetch(client: Any, remote: RemoteFile, staging: Path, meter: _Meter) -> tuple[int, tuple[str, str] | None]:
+    """Bring one file into staging (resuming its .part), verify it, rename it: (bytes fetched, its hashes).
+
+    A file of unknown size (a --lib-url library) is checked only by arriving whole, and not hashed here.
+    """
     final, part = staging / remote.name, staging / f".{remote.name}.part"
-    if final.is_file() and _verified(final, remote):
-        meter.skip(final.stat().st_size)
-        return 0
+    known_size = remote.size >= 0
+    if final.is_file() and known_size and final.stat().st_size == remote.size:
+        hasher = _Hasher(remote.size).feed_file(final)
+        if hasher.matches(remote):  # finished before: verified, not fetched again
+            meter.skip(remote.size)
+            return 0, hasher.digests()
     final.unlink(missing_ok=True)
-    offset = part.stat().st_size if part.is_file() else 0
+    offset = part.stat().st_size if part.is_file() and known_size else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     fetched = 0
     with client.stream("GET", remote.url, headers=headers) as response:
@@ -216,36 +249,25 @@ def _fetch(client: Any, remote: RemoteFile, staging: Path, meter: _Meter) -> int
                             "run the pull again later")
         if response.status_code != 206:
             offset = 0  # the server sent the whole file
+        hasher = _Hasher(remote.size)
+        if offset:
+            hasher.feed_file(part)
         meter.skip(offset)
         with part.open("ab" if offset else "wb") as out:
             for chunk in response.iter_bytes(CHUNK):
                 out.write(chunk)
+                hasher.update(chunk)
                 fetched += len(chunk)
                 meter.add(remote.name, len(chunk))
-    if not _verified(part, remote):
+    if known_size and (part.stat().st_size != remote.size or not hasher.matches(remote)):
         part.unlink()
         raise PullError(f"{remote.name} from {remote.url} does not match the size or hash the source lists: "
                         "it was corrupted on the way or changed at the source; run the pull again")
     part.replace(final)
-    return fetched
+    return fetched, hasher.digests() if known_size else None
 
 
-def _verified(path: Path, remote: RemoteFile) -> bool:
-    size = path.stat().st_size
-    if remote.size >= 0 and size != remote.size:
-        return False
-    if remote.sha256 is None and remote.git_sha1 is None:
-        return True
-    sha256, sha1 = hashlib.sha256(), hashlib.sha1(f"blob {size}\0".encode())
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            sha256.update(chunk)
-            sha1.update(chunk)
-    return (remote.sha256 or sha256.hexdigest()) == sha256.hexdigest() and \
-        (remote.git_sha1 or sha1.hexdigest()) == sha1.hexdigest()
-
-
-def _finish(source: Source, staging: Path, target: Path, force: bool) -> None:
+def _finish(source: Source, staging: Path, target: Path, hashed: dict[str, tuple[str, str]]) -> None:
     """Validate the complete staging directory and rename it into place.
 
     Nothing is added: the copy is the source's tree, so it has the source's commit sha. The library
@@ -258,10 +280,9 @@ def _finish(source: Source, staging: Path, target: Path, force: bool) -> None:
         problems = "; ".join(f"{Path(p.where).name}: {p.message}" for p in report.problems if p.severity == "error")
         raise PullError(f"the pulled files do not make a model WebLLM can load ({problems}); nothing was "
                         f"installed, the files are in {staging}")
-    update_manifest(staging, staging, source.repo_id)
+    update_manifest(staging, staging, source.repo_id, hashed)  # hashed as they arrived: not read again
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        assert force
+    if target.exists():  # pull() refused this unless --force
         old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
         target.rename(old)
         staging.rename(target)

@@ -174,9 +174,11 @@ def pending_bytes(model_dir: Path, libs_dir: Path) -> int:
     return total
 
 
-def update_manifest(model_dir: Path, libs_dir: Path, model_id: str | None = None) -> Manifest:
+def update_manifest(model_dir: Path, libs_dir: Path, model_id: str | None = None,
+                    hashed: dict[str, tuple[str, str]] | None = None) -> Manifest:
     """Check the directory and bring its manifest up to date, hashing only files that changed.
 
+    hashed: (sha256, git sha1) of files the caller hashed as it wrote them (a pull), taken as they are.
     Raises ModelDirError (with what to fix) when the directory is not a complete model.
     """
     with _LOCK:
@@ -186,6 +188,9 @@ def update_manifest(model_dir: Path, libs_dir: Path, model_id: str | None = None
         model = read_model_dir(model_dir, model_id)
         library = find_library(model_dir, libs_dir, model.model_lib, model.model_id)
         known = {r.path: r for r in old.files} if old else {}
+        for name, (sha256, git_sha1) in (hashed or {}).items():
+            stat = (model_dir / name).stat()
+            known[name] = FileRecord(name, stat.st_size, stat.st_mtime_ns, sha256, git_sha1)
         records = []
         for name, (path, in_libs) in tree_files(model_dir, library).items():
             stat = path.stat()
