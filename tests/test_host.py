@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +14,7 @@ from huggingface_hub import snapshot_download
 
 from tests.conftest import LiveServer
 from tests.fakemodel import write_fake_model
+from tests.support.front_servers import KINDS, front_server, installed
 from webapp.cli import main
 from webapp.host_configs import ACCEL_PREFIX
 from webapp.mlc.manifest import update_manifest
@@ -26,35 +22,6 @@ from webapp.settings import Settings
 
 MODEL_ID = "Twin-q4f32_1"
 SHARD = 30_000  # both shards this size: an mtime+size ETag would give them one
-SERVERS = ("nginx", "caddy")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited: {process.stdout.read().decode() if process.stdout else ''}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{name} did not listen on {port} within 20 s")
-
-
-def front_command(kind: str, config: Path, prefix: Path) -> list[str]:
-    if kind == "nginx":
-        # The test's own nginx: its prefix, its pid file, errors to stderr; root's workers may read tmp dirs.
-        user = "user root; " if os.geteuid() == 0 else ""
-        return ["/usr/sbin/nginx", "-p", str(prefix), "-c", str(config), "-e", "stderr",
-                "-g", f"daemon off; {user}pid {prefix}/nginx.pid;"]
-    return ["caddy", "run", "--config", str(config), "--adapter", "caddyfile"]
 
 
 @pytest.fixture
@@ -71,29 +38,13 @@ def hearth_host(tmp_path: Path, hosted: Path) -> Iterator[LiveServer]:
         yield server
 
 
-@pytest.fixture(params=SERVERS)
+@pytest.fixture(params=KINDS)
 def front(request: pytest.FixtureRequest, tmp_path: Path, hosted: Path, hearth_host: LiveServer) -> Iterator[str]:
     """nginx or Caddy, started with the configuration `hearth host --print-config` prints, on a loopback port."""
-    kind = request.param
-    if shutil.which(kind) is None and not Path("/usr/sbin/nginx").exists():
-        pytest.skip(f"{kind} is not installed: run scripts/setup")
-    port = free_port()
-    result = CliRunner().invoke(main, ["host", str(hosted), "--print-config", kind, "--port", str(hearth_host.port),
-                                       "--listen", f"127.0.0.1:{port}"])
-    assert result.exit_code == 0, result.output
-    prefix = tmp_path / kind
-    prefix.mkdir()
-    config = prefix / ("nginx.conf" if kind == "nginx" else "Caddyfile")
-    config.write_text(result.output)
-    env = {**os.environ, "HOME": str(prefix), "XDG_CONFIG_HOME": str(prefix), "XDG_DATA_HOME": str(prefix)}
-    process = subprocess.Popen(front_command(kind, config, prefix), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for_port(port, process, kind)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    if not installed(request.param):
+        pytest.skip(f"{request.param} is not installed: run scripts/setup")
+    with front_server(request.param, hosted, hearth_host.port, tmp_path) as url:
+        yield url
 
 
 def shard_url(base: str, revision: str = "main", index: int = 0) -> str:
