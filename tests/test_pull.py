@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import resource
@@ -15,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.conftest import LiveServer
 from tests.fakemodel import write_fake_model
+from tests.support.slow_network import slow_shards
 from webapp.cli import main
 from webapp.mlc.manifest import load_manifest, update_manifest
 from webapp.settings import Settings
@@ -137,28 +136,6 @@ def test_a_pull_by_url_of_a_model_directory(source: LiveServer, tmp_path: Path) 
 
 
 # ---- killed and resumed; a full disk ----
-
-
-def slow_shards(app: ASGIApp) -> ASGIApp:
-    """A slow network for shard bodies: 64 KiB per 20 ms, so a pull can be killed halfway."""
-    async def slowed(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].endswith(".bin"):
-            await app(scope, receive, send)
-            return
-
-        async def trickle(message: Message) -> None:
-            body = message.get("body", b"") if message["type"] == "http.response.body" else b""
-            if len(body) <= 65536:
-                await send(message)
-                return
-            for start in range(0, len(body), 65536):
-                await asyncio.sleep(0.02)
-                more = start + 65536 < len(body) or message.get("more_body", False)
-                await send({"type": "http.response.body", "body": body[start:start + 65536], "more_body": more})
-
-        await app(scope, receive, trickle)
-
-    return slowed
 
 
 @pytest.fixture

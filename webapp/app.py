@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import secrets
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -12,7 +13,8 @@ from webapp import hosting, hub_api
 from webapp.headers import SecurityHeadersMiddleware
 from webapp.paths import STATIC_DIR
 from webapp.settings import Settings
-from webapp.views import chat, library, shell
+from webapp.pull_jobs import PullJobs
+from webapp.views import chat, library, pulls, shell
 from webapp.views.templating import make_templates
 
 # Browsers require these exact types: wasm streaming compile wants application/wasm and module
@@ -42,6 +44,9 @@ def create_app(settings: Settings | None = None, pages: bool = True) -> FastAPI:
     page_routes = [
         Route("/", chat.chat_page, name="chat_page"),
         Route("/library", library.library_page, name="library_page"),
+        Route("/library/pulls", pulls.pulls_list, name="pulls_list"),
+        Route("/library/pulls", pulls.pull_create, name="pull_create", methods=["POST"]),
+        Route("/library/pulls/{job_id:int}/cancel", pulls.pull_cancel, name="pull_cancel", methods=["POST"]),
         Route("/library/{model_id:path}", library.hosted_model_page, name="hosted_model_page"),
         Route("/sw.js", shell.service_worker, name="service_worker"),
         Route("/app-shell.json", shell.app_shell, name="app_shell"),
@@ -58,6 +63,9 @@ def create_app(settings: Settings | None = None, pages: bool = True) -> FastAPI:
         routes.append(Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"))
     app = FastAPI(routes=routes, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
+    app.state.pulls = PullJobs(settings.models_dir)
+    # Proves a pull request came from this server's own page (a per-process secret in its form).
+    app.state.pull_token = secrets.token_urlsafe(32)
     app.state.templates = make_templates()
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     return app

@@ -28,14 +28,19 @@ def main() -> None:
               envvar="HEARTH_COEP", help="Cross-Origin-Embedder-Policy sent with every page.")
 @click.option("--model-host", "model_hosts", multiple=True, envvar="HEARTH_MODEL_HOSTS",
               help="Extra origin (e.g. https://models.example.org) the page may download models from. Repeatable.")
-def serve(host: str, port: int, models_dir: Path | None, coep: str, model_hosts: tuple[str, ...]) -> None:
+@click.option("--admin-token", envvar="HEARTH_ADMIN_TOKEN",
+              help="Secret the Hosted models page asks for before it pulls a model; required for page pulls "
+                   "when listening beyond 127.0.0.1.")
+def serve(host: str, port: int, models_dir: Path | None, coep: str, model_hosts: tuple[str, ...],
+          admin_token: str | None) -> None:
     """Serve the chat page and the hosted models."""
     import uvicorn
 
     from webapp.app import create_app
     from webapp.catalog import index_all
 
-    settings = Settings(models_dir_override=models_dir, coep=coep, model_hosts=model_hosts)  # type: ignore[arg-type]
+    settings = Settings(models_dir_override=models_dir, coep=coep, model_hosts=model_hosts,  # type: ignore[arg-type]
+                        listen_host=host, admin_token=admin_token)
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host

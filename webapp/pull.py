@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +37,10 @@ PROGRESS_INTERVAL_S = 1.0
 
 class PullError(Exception):
     """A pull that cannot go on; the message says what is wrong and what to do."""
+
+
+class PullCancelled(PullError):
+    """The pull was cancelled (from the page); finished and partial files stay for a later pull."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,12 @@ def url_source(url: str, lib_url: str | None = None) -> Source:
     raise last
 
 
-def pull(source: Source, models_dir: Path, force: bool = False, progress: Progress | None = None) -> PullResult:
-    """Fetch every file of source into models_dir/<repo id>, resuming an earlier attempt's files."""
+def pull(source: Source, models_dir: Path, force: bool = False, progress: Progress | None = None,
+         cancel: threading.Event | None = None) -> PullResult:
+    """Fetch every file of source into models_dir/<repo id>, resuming an earlier attempt's files.
+
+    cancel, once set, stops the pull at the next chunk with PullCancelled.
+    """
     import httpx
 
     say = progress or (lambda _line: None)
@@ -173,7 +182,7 @@ def pull(source: Source, models_dir: Path, force: bool = False, progress: Progre
     try:
         staging.mkdir(parents=True, exist_ok=True)
         with httpx.Client(timeout=HTTP_TIMEOUT_S, follow_redirects=True, headers=source.headers) as client:
-            meter = _Meter(result.total_bytes, say)
+            meter = _Meter(result.total_bytes, say, cancel or threading.Event())
             hashed = {}
             for remote in source.files:
                 fetched, digests = _fetch(client, remote, staging, meter)
@@ -294,8 +303,8 @@ def _finish(source: Source, staging: Path, target: Path, hashed: dict[str, tuple
 class _Meter:
     """Progress over all files: bytes, speed, ETA; one line per second at most."""
 
-    def __init__(self, total: int, say: Progress) -> None:
-        self.total, self.say = total, say
+    def __init__(self, total: int, say: Progress, cancel: threading.Event) -> None:
+        self.total, self.say, self.cancel = total, say, cancel
         self.done = self.fetched = 0
         self.start = self.last = time.monotonic()
 
@@ -303,6 +312,8 @@ class _Meter:
         self.done += nbytes
 
     def add(self, name: str, nbytes: int) -> None:
+        if self.cancel.is_set():
+            raise PullCancelled("the pull was cancelled")
         self.done += nbytes
         self.fetched += nbytes
         now = time.monotonic()

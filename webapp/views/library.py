@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from webapp.catalog import find_model, scan_models
 from webapp.hosting import model_entry
+from webapp.views.pulls import pulls_context
 from webapp.views.templating import make_page_context, render
 
 
@@ -18,6 +19,7 @@ def library_page(request: Request) -> Response:
         models=[model_entry(request, model) for model in hosted],
         broken=broken,
         models_dir=request.app.state.settings.models_dir,
+        **pulls_context(request),
     )
     return render(request, "library.html", "_hosted_models.html", context)
 
