@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -78,3 +79,18 @@ def test_hostile_display_names_are_escaped(client: TestClient, models_dir: Path)
         assert all(attrs.get("onerror") is None for _, attrs in tags(response.text))
         assert [attrs.get("src") for tag, attrs in tags(response.text) if tag == "script"] == [
             "/static/vendor/htmx.min.js", "/static/js/shell.js"]
+
+
+def test_check_validates_a_hosted_model_and_catches_a_corrupted_shard(client: TestClient, models_dir: Path) -> None:
+    detail = client.get("/library/Tiny-Llama-q4f32_1", headers=HTMX).text
+    assert 'hx-get="/library/Tiny-Llama-q4f32_1/check"' in detail
+    ok = client.get("/library/Tiny-Llama-q4f32_1/check", headers=HTMX)
+    assert ok.status_code == 200 and "will load" in ok.text and "<html" not in ok.text
+    shard = models_dir / "Tiny-Llama-q4f32_1" / "params_shard_0.bin"
+    stat = shard.stat()
+    shard.write_bytes(bytes(stat.st_size))  # same size and mtime, other bytes: only a hash tells
+    os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    bad = client.get("/library/Tiny-Llama-q4f32_1/check", headers=HTMX)
+    assert "will not load" in bad.text and "does not match its recorded sha256" in bad.text
+    assert "<html" in client.get("/library/Tiny-Llama-q4f32_1/check").text
+    assert client.get("/library/Nope/check").status_code == 404

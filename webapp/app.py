@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, pages: bool = True) -> FastAPI:
         Route("/library/pulls", pulls.pulls_list, name="pulls_list"),
         Route("/library/pulls", pulls.pull_create, name="pull_create", methods=["POST"]),
         Route("/library/pulls/{job_id:int}/cancel", pulls.pull_cancel, name="pull_cancel", methods=["POST"]),
+        Route("/library/{model_id:path}/check", library.hosted_model_check, name="hosted_model_check"),
         Route("/library/{model_id:path}", library.hosted_model_page, name="hosted_model_page"),
         Route("/sw.js", shell.service_worker, name="service_worker"),
         Route("/app-shell.json", shell.app_shell, name="app_shell"),

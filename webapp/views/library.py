@@ -36,3 +36,18 @@ def hosted_model_page(request: Request) -> Response:
     context.update(entry=entry, files=hosted.manifest.files, hub_endpoint=f"{request.base_url}models",
                    integrity_json=json.dumps(entry["integrity"], indent=2))
     return render(request, "hosted_model.html", "_hosted_model.html", context)
+
+
+def hosted_model_check(request: Request) -> Response:
+    """GET /library/<id>/check: validate a hosted model as WebLLM will load it, every recorded hash included."""
+    from webapp.validation import validate_dir
+
+    settings = request.app.state.settings
+    model_id = request.path_params["model_id"]
+    hosted = find_model(settings, model_id)
+    context = make_page_context(request, "library")
+    if hosted is None:
+        context.update(model_id=model_id)
+        return render(request, "model_missing.html", "_model_missing.html", context, status_code=404)
+    context.update(model_id=model_id, report=validate_dir(hosted.model.path, libs_dir=settings.libs_dir))
+    return render(request, "model_check.html", "_model_check.html", context)
