@@ -41,7 +41,8 @@ def test_a_complete_model_directory_passes_with_its_size_and_memory(models_dir: 
     code, _, report = run(str(models_dir / MODEL_ID), "--json")
     model_files = [p for p in (models_dir / MODEL_ID).iterdir() if not p.name.startswith("hearth-")]
     assert code == 0 and report["ok"] is True and report["problems"] == []
-    assert report["download_bytes"] == sum(p.stat().st_size for p in model_files) + len(tiny_wasm())
+    library = models_dir / "libs" / f"{MODEL_ID}.wasm"
+    assert report["download_bytes"] == sum(p.stat().st_size for p in model_files) + library.stat().st_size
     assert report["gpu_bytes_estimate"] > 65_000
 
 

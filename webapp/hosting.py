@@ -18,7 +18,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
-from webapp.catalog import HostedModel, find_model, scan_models
+from webapp.catalog import RESERVED_NAMES, HostedModel, find_model, scan_models
 from webapp.mlc.files import LIB_NAME_PATTERN
 from webapp.mlc.manifest import FileRecord
 from webapp.settings import Settings
@@ -96,6 +96,11 @@ def model_file(request: Request) -> Response:
         return PlainTextResponse("bad path: only plain file names are served", status_code=400)
     hosted = find_model(settings, repo_id)
     if hosted is None:
+        if revision == REVISION and repo_id.split("/")[0] not in RESERVED_NAMES:
+            # A directory that is not (yet) a complete model: its files stay readable under main, so a
+            # browser's Check can say what is wrong with them; the Hub API does not list it.
+            return _serve(request, settings.models_dir, (*repo_id.split("/"), name), missing=hub_error(
+                404, "RepoNotFound", f"no model {repo_id!r} is hosted here"))
         return hub_error(404, "RepoNotFound", f"no model {repo_id!r} is hosted here")
     if refused := check_revision(hosted, revision):
         return refused
@@ -183,10 +188,12 @@ def model_entry(request: Request, hosted: HostedModel) -> dict[str, object]:
 
 
 def _serve(request: Request, root: Path, names: tuple[str, ...], record: FileRecord | None = None,
-           extra: dict[str, str] | None = None) -> Response:
+           extra: dict[str, str] | None = None, missing: Response | None = None) -> Response:
     try:
         path = resolve_inside(root, *names)
     except PathRefused as refused:
+        if missing is not None and refused.status == 404:
+            return missing
         return PlainTextResponse(str(refused), status_code=refused.status)
     response = ModelFileResponse(path, stat_result=path.stat())
     for header, value in {**(_record_headers(record) if record else {}), **(extra or {})}.items():
