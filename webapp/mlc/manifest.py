@@ -23,8 +23,10 @@ FORMAT = 1
 HASH_CHUNK = 1 << 20
 # Files served as Git LFS objects in the Hugging Face tree (their ETag is the sha256, as on the Hub).
 LFS_SUFFIXES = (".bin", ".wasm", ".safetensors", ".gguf", ".model")
-# One rebuild at a time per process: two threads would race on the manifest's temporary file.
-_LOCK = threading.Lock()
+# One rebuild at a time per directory: two threads would race on its manifest's temporary file. A
+# model being hashed in the background must not hold up requests for the others, hence one lock each.
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 # Manifests of directories Hearth may not write to (a read-only mount) live here instead.
 _IN_MEMORY: dict[Path, Manifest] = {}
 
@@ -181,7 +183,12 @@ def update_manifest(model_dir: Path, libs_dir: Path, model_id: str | None = None
     hashed: (sha256, git sha1) of files the caller hashed as it wrote them (a pull), taken as they are.
     Raises ModelDirError (with what to fix) when the directory is not a complete model.
     """
-    with _LOCK:
+    old = load_manifest(model_dir)
+    if old is not None and is_fresh(old, model_dir, libs_dir):  # the common case: no lock needed
+        return _with_id(old, model_id)
+    with _LOCKS_LOCK:
+        lock = _LOCKS.setdefault(model_dir, threading.Lock())
+    with lock:
         old = load_manifest(model_dir)
         if old is not None and is_fresh(old, model_dir, libs_dir):
             return _with_id(old, model_id)
