@@ -1,5 +1,6 @@
 """A model pulled from one Hearth to another, served by nginx and by Caddy in front of `hearth host`, runs in
-WebLLM on a page of a third origin, from its pinned (immutable) URLs.
+WebLLM on a page of a third origin, from its pinned (immutable) URLs, with the SRI hashes of index.json
+(WebLLM refuses files that do not match them).
 
 The model is the built-in SmolLM2-135M (installed from Hearth's cache); WebLLM runs unmodified in Chromium on
 SwiftShader. Three origins: the source Hearth, the front server (nginx or Caddy, with the configuration
@@ -65,7 +66,7 @@ def test_the_pulled_model_runs_in_webllm_through_the_front_server(pulled: tuple[
             host.requests.clear()
             [result] = page.evaluate(PROBE.read_text(), {
                 "origin": chat.url, "modelId": model_id, "requests": [{"prompt": PROMPT}], "maxTokens": STEPS,
-                "modelUrl": pinned_model, "libUrl": pinned_lib,
+                "modelUrl": pinned_model, "libUrl": pinned_lib, "integrity": entry["integrity"],
             })
             errors = [line for line in page.hearth_console if line.startswith(("error: Error", "pageerror"))]
     assert not errors
@@ -77,3 +78,20 @@ def test_the_pulled_model_runs_in_webllm_through_the_front_server(pulled: tuple[
     assert shards <= fetched and Path(pinned_lib).name in fetched
     assert all(f"/resolve/{entry['commit']}/" in path for method, path in host.requests if method == "GET")
     print(f"{kind}: {result['text']!r}")
+
+
+def test_webllm_refuses_the_files_when_an_sri_hash_is_wrong(pulled: tuple[Path, str], browser: Browser,
+                                                           tmp_path: Path) -> None:
+    """The integrity block is checked for real: one wrong hash and WebLLM will not load the model."""
+    models, model_id = pulled
+    with LiveServer(Settings(data_dir=tmp_path / "host", models_dir_override=models)) as host:
+        [entry] = httpx.get(f"{host.url}/models/index.json").json()["models"]
+        wrong = {**entry["integrity"], "config": "sha256-" + "A" * 43 + "="}
+        with open_page(browser) as page:
+            page.goto(f"{host.url}/library")
+            with pytest.raises(Exception, match="(?i)integrity"):
+                page.evaluate(PROBE.read_text(), {
+                    "origin": host.url, "modelId": model_id, "requests": [{"prompt": PROMPT}], "maxTokens": 1,
+                    "modelUrl": entry["pinned_model_url"], "libUrl": entry["pinned_model_lib_url"],
+                    "integrity": wrong,
+                })

@@ -2,8 +2,9 @@
 // Evaluated by Playwright as one async function; WebLLM comes from the page's own origin.
 // Each request is {prompt} (completions.create: the text as is) or {messages} (chat.completions.create:
 // WebLLM applies the model's chat template). modelUrl and libUrl default to the page origin's own
-// /models/<id>/resolve/main/ and /libs/<id>.wasm; another model host's URLs may be given instead.
-async ({ origin, modelId, requests, maxTokens, modelUrl, libUrl }) => {
+// /models/<id>/resolve/main/ and /libs/<id>.wasm; another model host's URLs may be given instead, and
+// integrity (ModelRecord.integrity: SRI hashes WebLLM checks before it uses the files).
+async ({ origin, modelId, requests, maxTokens, modelUrl, libUrl, integrity }) => {
   const webllm = await import(`${origin}/static/vendor/web-llm/index.js`);
   let current = null;
   // A logit processor sees the logits WebLLM samples from and the token its GPU sampler picked;
@@ -24,6 +25,7 @@ async ({ origin, modelId, requests, maxTokens, modelUrl, libUrl }) => {
         model: modelUrl ?? `${origin}/models/${modelId}/resolve/main/`,
         model_id: modelId,
         model_lib: libUrl ?? `${origin}/libs/${modelId}.wasm`,
+        ...(integrity ? { integrity: { ...integrity, onFailure: "error" } } : {}),
       },
     ],
   };
