@@ -6,13 +6,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Playwright, sync_playwright
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.browser.chromium import CHROMIUM, launch
 from tests.fakemodel import write_fake_model
@@ -43,18 +44,31 @@ def client(settings: Settings) -> Iterator[TestClient]:
 class LiveServer:
     """A real uvicorn server on 127.0.0.1 in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+                 pages: bool = True) -> None:
+        """wrap, when given, stands between the socket and the app (a slow network, say);
+        pages=False serves the model host alone, as `hearth host` does."""
         self.settings = settings
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="off")
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests that count
+        app = create_app(settings, pages=pages)
+        config = uvicorn.Config(self._counting(wrap(app) if wrap else app), log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _counting(self, app: ASGIApp) -> ASGIApp:
+        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                self.requests.append((scope["method"], scope["path"]))
+            await app(scope, receive, send)
+
+        return counted
 
     def __enter__(self) -> LiveServer:
         self.thread.start()

@@ -18,7 +18,7 @@ from webapp.cli import main
 def test_help_lists_the_verbs() -> None:
     result = CliRunner().invoke(main, ["-h"])
     assert result.exit_code == 0
-    for verb in ("serve", "compile", "install-default"):
+    for verb in ("serve", "compile", "install-default", "validate"):
         assert verb in result.output
 
 

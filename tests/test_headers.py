@@ -67,3 +67,23 @@ def test_model_files_are_open_to_any_origin_without_credentials(client: TestClie
     assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers.get("Vary", "").strip() != "*"
+
+
+@pytest.mark.parametrize("path", MODEL_FILES)
+def test_model_files_answer_a_cors_preflight(client: TestClient, path: str) -> None:
+    response = client.options(path, headers={"Origin": "https://elsewhere.example",
+                                             "Access-Control-Request-Method": "GET",
+                                             "Access-Control-Request-Headers": "range"})
+    assert response.status_code == 204 and response.content == b""
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Range" in response.headers["Access-Control-Allow-Headers"]
+    assert "GET" in response.headers["Access-Control-Allow-Methods"]
+    assert "X-Repo-Commit" in response.headers["Access-Control-Expose-Headers"]
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_pages_get_no_preflight_answer(client: TestClient) -> None:
+    response = client.options("/library", headers={"Origin": "https://elsewhere.example",
+                                                   "Access-Control-Request-Method": "GET"})
+    assert response.status_code != 204
+    assert "Access-Control-Allow-Origin" not in response.headers

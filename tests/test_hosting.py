@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import LiveServer
 from tests.fakemodel import write_fake_model
+from webapp.catalog import index_all
 from webapp.settings import Settings
 
 MODEL = "/models/Tiny-Llama-q4f32_1/resolve/main"
@@ -20,7 +21,7 @@ MODEL = "/models/Tiny-Llama-q4f32_1/resolve/main"
 def test_index_lists_hosted_models_with_urls_webllm_can_use(client: TestClient, models_dir: Path) -> None:
     [entry] = client.get("/models/index.json").json()["models"]
     model_dir = models_dir / "Tiny-Llama-q4f32_1"
-    on_disk = sum(p.stat().st_size for p in model_dir.iterdir() if p.name != "hearth-model.json")
+    on_disk = sum(p.stat().st_size for p in model_dir.iterdir() if not p.name.startswith("hearth-"))
     lib_bytes = (models_dir / "libs" / "Tiny-Llama-q4f32_1.wasm").stat().st_size
     assert entry["id"] == "Tiny-Llama-q4f32_1"
     assert entry["display_name"] == "Tiny Llama"
@@ -191,6 +192,7 @@ def test_large_files_stream_in_constant_memory(tmp_path: Path) -> None:
     with open(model / "params_shard_9.bin", "wb") as sparse:  # sparse: no disk, real bytes to serve
         sparse.truncate(size)
     settings = Settings(data_dir=tmp_path / "data", models_dir_override=models)
+    assert index_all(settings) == []  # as `hearth serve` does before it listens: hashed once, up front
     with LiveServer(settings) as server:
         before = _rss_bytes()
         received = 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
 from starlette.testclient import TestClient
+
+from webapp.mlc.manifest import load_manifest
 
 HTMX = {"HX-Request": "true"}
 
@@ -51,6 +54,11 @@ def test_model_details_list_files_and_urls(client: TestClient, models_dir: Path)
         assert name in detail.text
     assert "http://127.0.0.1:8000/models/Tiny-Llama-q4f32_1/resolve/main/" in detail.text
     assert "http://127.0.0.1:8000/libs/Tiny-Llama-q4f32_1.wasm" in detail.text
+    manifest = load_manifest(models_dir / "Tiny-Llama-q4f32_1")
+    assert manifest is not None
+    assert f"http://127.0.0.1:8000/models/Tiny-Llama-q4f32_1/resolve/{manifest.commit}/" in detail.text
+    assert manifest.integrity["config"] in detail.text and manifest.library_record.sri in detail.text
+    assert all(record.sha256 in detail.text for record in manifest.files)
     assert "<html" in client.get("/library/Tiny-Llama-q4f32_1").text
 
 
@@ -71,3 +79,18 @@ def test_hostile_display_names_are_escaped(client: TestClient, models_dir: Path)
         assert all(attrs.get("onerror") is None for _, attrs in tags(response.text))
         assert [attrs.get("src") for tag, attrs in tags(response.text) if tag == "script"] == [
             "/static/vendor/htmx.min.js", "/static/js/shell.js"]
+
+
+def test_check_validates_a_hosted_model_and_catches_a_corrupted_shard(client: TestClient, models_dir: Path) -> None:
+    detail = client.get("/library/Tiny-Llama-q4f32_1", headers=HTMX).text
+    assert 'hx-get="/library/Tiny-Llama-q4f32_1/check"' in detail
+    ok = client.get("/library/Tiny-Llama-q4f32_1/check", headers=HTMX)
+    assert ok.status_code == 200 and "will load" in ok.text and "<html" not in ok.text
+    shard = models_dir / "Tiny-Llama-q4f32_1" / "params_shard_0.bin"
+    stat = shard.stat()
+    shard.write_bytes(bytes(stat.st_size))  # same size and mtime, other bytes: only a hash tells
+    os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    bad = client.get("/library/Tiny-Llama-q4f32_1/check", headers=HTMX)
+    assert "will not load" in bad.text and "does not match its recorded sha256" in bad.text
+    assert "<html" in client.get("/library/Tiny-Llama-q4f32_1/check").text
+    assert client.get("/library/Nope/check").status_code == 404

@@ -102,6 +102,7 @@ def ensure_compiled(progress: Progress | None = None) -> tuple[Path, str, bool]:
 def _compile_entry(gguf: Path, key: str, entry: Path, say: Progress) -> None:
     from webapp.compile.pipeline import compile_model
     from webapp.mlc.files import HEARTH_META
+    from webapp.mlc.manifest import update_manifest
     from webapp.mlc.write import write_json
 
     staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=entry.parent))
@@ -113,6 +114,8 @@ def _compile_entry(gguf: Path, key: str, entry: Path, say: Progress) -> None:
             "display_name": DISPLAY_NAME, "model_lib": result.lib_path.name, "description": DESCRIPTION,
             "default": True, "build": key,
         })
+        # The manifest again, now with hearth-model.json: installs then hard-link it like every other file.
+        update_manifest(result.model_dir, result.lib_path.parent, MODEL_ID)
         timings = {name: round(seconds, 1) for name, seconds in result.timings.items()}
         timings["total"] = round(time.monotonic() - start, 1)
         write_json(staging / BUILD_RECORD, {

@@ -9,6 +9,11 @@ from webapp.settings import Settings
 
 # Responses under these prefixes are model files another origin's page may fetch.
 MODEL_PATH_PREFIXES = ("/models/", "/libs/")
+# What another origin's script may read of a model file response: sizes, ranges and the Hub's headers.
+EXPOSED_HEADERS = (
+    "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified",
+    "X-Repo-Commit", "X-Linked-Etag", "X-Linked-Size", "X-Error-Code", "X-Error-Message",
+)
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -48,15 +53,31 @@ def page_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
-def model_file_headers() -> dict[str, str]:
-    """Headers for model files: readable by any origin's page, without credentials."""
+def model_file_headers(allow_origin: str = "*") -> dict[str, str]:
+    """Headers for model files: readable by any origin's page (or the one allowed), without credentials."""
     return {
-        "Access-Control-Allow-Origin": "*",
-        "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified",
+        "Access-Control-Allow-Origin": allow_origin,
+        "Access-Control-Expose-Headers": ", ".join(EXPOSED_HEADERS),
         "Cross-Origin-Resource-Policy": "cross-origin",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
+
+
+# A CORS preflight for model files (a page sending Range or If-None-Match): allowed, cached for a day.
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+async def preflight(send: Send, headers: dict[str, str]) -> None:
+    """Answer OPTIONS on a model file: 204, no body, the CORS headers."""
+    merged = {**headers, **PREFLIGHT_HEADERS}
+    await send({"type": "http.response.start", "status": 204,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in merged.items()]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 class SecurityHeadersMiddleware:
@@ -65,13 +86,18 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.pages = page_headers(settings)
+        self.allow_origins = settings.allow_origins
         self.models = model_file_headers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.models if scope["path"].startswith(MODEL_PATH_PREFIXES) else self.pages
+        is_model_file = scope["path"].startswith(MODEL_PATH_PREFIXES)
+        extra = self._model_headers(scope) if is_model_file else self.pages
+        if is_model_file and scope["method"] == "OPTIONS":
+            await preflight(send, extra)
+            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -85,3 +111,12 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _model_headers(self, scope: Scope) -> dict[str, str]:
+        if "*" in self.allow_origins:
+            return self.models
+        # A list of origins: echo the request's when it is one of them (and say the answer varies).
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), "")
+        headers = model_file_headers(origin if origin in self.allow_origins else "null")
+        headers["Vary"] = "Origin"
+        return headers

@@ -48,6 +48,13 @@ class Settings:
     coep: CoepPolicy = "require-corp"
     # Extra origins the page may fetch models from (Content-Security-Policy connect-src).
     model_hosts: tuple[str, ...] = ()
+    # Origins whose pages may read model files (CORS); "*" is any page, without credentials.
+    allow_origins: tuple[str, ...] = ("*",)
+    # Behind nginx: GET bodies are handed to it with X-Accel-Redirect under this internal prefix.
+    accel_redirect: str | None = None
+    # The address the server listens on, and the token its owner must give to pull from the page.
+    listen_host: str = DEFAULT_HOST
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.coep not in COEP_POLICIES:
@@ -62,6 +69,11 @@ class Settings:
     def libs_dir(self) -> Path:
         """Directory of the hosted model libraries (.wasm), served at /libs/."""
         return self.models_dir / LIBS_DIR_NAME
+
+    @property
+    def beyond_loopback(self) -> bool:
+        """True when other machines can reach this server."""
+        return self.listen_host not in ("127.0.0.1", "::1", "localhost")
 
     @property
     def connect_hosts(self) -> tuple[str, ...]:

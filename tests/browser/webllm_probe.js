@@ -1,8 +1,10 @@
 // Load a model with the unmodified WebLLM engine and decode greedily, recording what it samples.
 // Evaluated by Playwright as one async function; WebLLM comes from the page's own origin.
 // Each request is {prompt} (completions.create: the text as is) or {messages} (chat.completions.create:
-// WebLLM applies the model's chat template).
-async ({ origin, modelId, requests, maxTokens }) => {
+// WebLLM applies the model's chat template). modelUrl and libUrl default to the page origin's own
+// /models/<id>/resolve/main/ and /libs/<id>.wasm; another model host's URLs may be given instead, and
+// integrity (ModelRecord.integrity: SRI hashes WebLLM checks before it uses the files).
+async ({ origin, modelId, requests, maxTokens, modelUrl, libUrl, integrity }) => {
   const webllm = await import(`${origin}/static/vendor/web-llm/index.js`);
   let current = null;
   // A logit processor sees the logits WebLLM samples from and the token its GPU sampler picked;
@@ -20,9 +22,10 @@ async ({ origin, modelId, requests, maxTokens }) => {
   const appConfig = {
     model_list: [
       {
-        model: `${origin}/models/${modelId}/resolve/main/`,
+        model: modelUrl ?? `${origin}/models/${modelId}/resolve/main/`,
         model_id: modelId,
-        model_lib: `${origin}/libs/${modelId}.wasm`,
+        model_lib: libUrl ?? `${origin}/libs/${modelId}.wasm`,
+        ...(integrity ? { integrity: { ...integrity, onFailure: "error" } } : {}),
       },
     ],
   };

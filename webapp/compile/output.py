@@ -54,8 +54,15 @@ def staged_output(model_dir: Path, lib_path: Path) -> Iterator[tuple[Path, Path]
 
 def move_into_place(staging: Path, staged_lib: Path, model_dir: Path, lib_path: Path) -> None:
     """Rename a staged model directory and library over their destinations (same file system)."""
+    from webapp.mlc.manifest import update_manifest
+    from webapp.mlc.model_dir import ModelDirError
+
     # The library first: a model directory must never be visible without its library.
     staged_lib.replace(lib_path)
+    try:  # hashed now, once, so the server never has to: renames keep each file's mtime
+        update_manifest(staging, lib_path.parent, model_dir.name)
+    except ModelDirError as exc:
+        raise CompileError(f"the compiled model in {staging} is incomplete: {exc}") from exc
     if model_dir.exists():
         old = model_dir.with_name(f".{model_dir.name}.old-{uuid.uuid4().hex[:8]}")
         model_dir.rename(old)

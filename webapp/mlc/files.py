@@ -9,10 +9,14 @@ LEGACY_TENSOR_CACHE = "ndarray-cache.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 # Hearth's own sidecar: display name and which model library the directory goes with.
 HEARTH_META = "hearth-model.json"
+# Hearth's per-model manifest: every file's size, hashes and the commit sha derived from them.
+MANIFEST = "hearth-manifest.json"
 
 SHARD_PATTERN = re.compile(r"^params_shard_\d+\.bin$")
 # Model ids become URL path segments and directory names: keep them plain.
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# A repository id as on the Hugging Face Hub: a model id, optionally under one organisation.
+REPO_ID_PATTERN = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LIB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,191}\.wasm$")
 
 # Quantization names whose weights or activations are float16 need the WebGPU feature shader-f16.

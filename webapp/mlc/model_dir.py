@@ -73,8 +73,11 @@ def shard_files(tensor_cache: dict[str, Any], source: Path) -> dict[str, int]:
     return shards
 
 
-def read_model_dir(path: Path) -> MLCModel:
-    """Read a model directory and check every file WebLLM will fetch is present and sized right."""
+def read_model_dir(path: Path, model_id: str | None = None) -> MLCModel:
+    """Read a model directory and check every file WebLLM will fetch is present and sized right.
+
+    model_id defaults to the directory's name (an organisation's models are <org>/<name>).
+    """
     if not path.is_dir():
         raise ModelDirError(f"{path} is not a directory")
     config = read_json(path / CHAT_CONFIG)
@@ -101,7 +104,7 @@ def read_model_dir(path: Path) -> MLCModel:
     files = (CHAT_CONFIG, TENSOR_CACHE, tokenizer, *sorted(shards))
     return MLCModel(
         path=path,
-        model_id=path.name,
+        model_id=model_id or path.name,
         display_name=str(meta.get("display_name") or path.name),
         model_type=str(config.get("model_type", "unknown")),
         quantization=str(config.get("quantization", "unknown")),
@@ -114,6 +117,25 @@ def read_model_dir(path: Path) -> MLCModel:
         description=str(meta.get("description") or ""),
         default=meta.get("default") is True,
     )
+
+
+def find_library(path: Path, libs_dir: Path, model_lib: str | None, model_id: str) -> Path:
+    """The model's library: its named .wasm in the model directory or in libs/, else the one .wasm inside.
+
+    model_lib is hearth-model.json's name for it; without one the name is <model id>.wasm.
+    """
+    name = model_lib or f"{model_id.rsplit('/', 1)[-1]}.wasm"
+    for candidate in (path / name, libs_dir / name):
+        if candidate.is_file():
+            return candidate
+    inside = sorted(p for p in path.glob("*.wasm") if p.is_file() and not p.name.startswith("."))
+    if len(inside) == 1:
+        return inside[0]
+    if len(inside) > 1:
+        names = ", ".join(p.name for p in inside)
+        raise ModelDirError(f"{path} holds several libraries ({names}): name one as \"model_lib\" in {HEARTH_META}")
+    raise ModelDirError(f"its model library {name} is missing: put it in {path}/ or in {libs_dir}/ "
+                        "(compile the model, or copy its .wasm there)")
 
 
 def _tokenizer_file(path: Path, config: dict[str, Any]) -> str:

@@ -1,0 +1,74 @@
+"""nginx and Caddy started for real on a loopback port with `hearth host --print-config`, in front of a Hearth."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from webapp.cli import main
+
+KINDS = ("nginx", "caddy")
+NGINX = Path("/usr/sbin/nginx")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def installed(kind: str) -> bool:
+    return NGINX.exists() if kind == "nginx" else shutil.which(kind) is not None
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {process.stdout.read().decode() if process.stdout else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {port} within 20 s")
+
+
+def _command(kind: str, config: Path, prefix: Path) -> list[str]:
+    if kind == "nginx":
+        # The test's own nginx: its prefix, its pid file, errors to stderr; root's workers may read tmp dirs.
+        user = "user root; " if os.geteuid() == 0 else ""
+        return [str(NGINX), "-p", str(prefix), "-c", str(config), "-e", "stderr",
+                "-g", f"daemon off; {user}pid {prefix}/nginx.pid;"]
+    return ["caddy", "run", "--config", str(config), "--adapter", "caddyfile"]
+
+
+@contextmanager
+def front_server(kind: str, models_dir: Path, hearth_port: int, work: Path) -> Iterator[str]:
+    """Start nginx or Caddy with the configuration `hearth host --print-config` prints; yield its URL."""
+    port = free_port()
+    result = CliRunner().invoke(main, ["host", str(models_dir), "--print-config", kind, "--port", str(hearth_port),
+                                       "--listen", f"127.0.0.1:{port}"])
+    if result.exit_code != 0:
+        raise RuntimeError(result.output)
+    prefix = work / f"{kind}-{port}"
+    prefix.mkdir(parents=True)
+    config = prefix / ("nginx.conf" if kind == "nginx" else "Caddyfile")
+    config.write_text(result.output)
+    env = {**os.environ, "HOME": str(prefix), "XDG_CONFIG_HOME": str(prefix), "XDG_DATA_HOME": str(prefix)}
+    process = subprocess.Popen(_command(kind, config, prefix), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=env)
+    try:
+        _wait_for_port(port, process, kind)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
