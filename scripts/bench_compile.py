@@ -124,7 +124,6 @@ def compile_tiny(quantization: str, models: Path) -> dict[str, Any]:
 def convert_smollm_shaped(quantization: str) -> dict[str, Any]:
     """Weight conversion throughput on a random SmolLM2-135M-shaped checkpoint (bf16 safetensors)."""
     from tests.tinycheckpoint import write_tiny_checkpoint
-    from webapp.compile.build import library_params
     from webapp.compile.pipeline import read_checkpoint
     from webapp.compile.quantize import get_quantization
     from webapp.compile.weights import convert_weights
@@ -138,7 +137,7 @@ def convert_smollm_shaped(quantization: str) -> dict[str, Any]:
         checkpoint = read_checkpoint(write_tiny_checkpoint(Path(scratch) / "ckpt", **shape), spec)
         out = Path(scratch) / "out"
         out.mkdir()
-        stats = convert_weights(checkpoint.loader.load, library_params(checkpoint.config, spec), spec, out, print)
+        stats = convert_weights(checkpoint.loader.load, checkpoint.model.params, spec, out, print)
     return {
         "output_mb": stats.nbytes / 1e6,
         "source_float32_mb": stats.source_bytes / 1e6,
