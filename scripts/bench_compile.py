@@ -2,9 +2,11 @@
 """Measure Hearth's compiler: runtime build, compile + link, library size, weight conversion, and the
 tiny model's decode speed and WebGPU dispatches per token in WebLLM (Chromium, SwiftShader).
 
-Each quantization is compiled fresh (no cache) side by side in one run. Weight conversion is timed
-on a random checkpoint shaped like SmolLM2-135M (30 layers, hidden 576, vocab 49152), since the
-tiny test model's 0.1 MB says nothing about throughput. Figures are printed and saved as JSON.
+Each quantization is compiled fresh (no cache) side by side in one run, for the tiny Llama, and so is
+the tiny model of every other family (tests/tinycheckpoint.py FAMILIES) at q4f32_1, so each family has
+a baseline. Weight conversion is timed on a random checkpoint shaped like SmolLM2-135M (30 layers,
+hidden 576, vocab 49152), since the tiny test model's 0.1 MB says nothing about throughput.
+Figures are printed and saved as JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_OUTPUT = ROOT / ".bench" / "bench_compile.json"
+FAMILY_QUANTIZATION = "q4f32_1"  # each family beside the tiny Llama's q4f32_1 figures
 PROMPT = "The hearth is"
 # Counts every compute dispatch the page makes (WebLLM's tvmjs records one per kernel launch).
 COUNT_DISPATCHES = """
@@ -100,16 +103,16 @@ def _per_file_seconds(home: Path) -> dict[str, float]:
     return {name: entry["seconds"] for name, entry in manifest["libraries"].items()}
 
 
-def compile_tiny(quantization: str, models: Path) -> dict[str, Any]:
-    """Compile the tiny test checkpoint from scratch into `models`; return its figures."""
+def compile_tiny(quantization: str, models: Path, family: str = "llama") -> dict[str, Any]:
+    """Compile a family's tiny test checkpoint from scratch into `models`; return its figures."""
     from tests.compiled import model_id
-    from tests.tinycheckpoint import write_tiny_checkpoint
+    from tests.tinycheckpoint import FAMILIES, write_tiny_checkpoint
     from webapp.compile.pipeline import compile_model
 
     with tempfile.TemporaryDirectory(prefix="hearth-bench-ckpt-") as scratch:
-        checkpoint = write_tiny_checkpoint(Path(scratch) / "tiny-llama")
+        checkpoint = write_tiny_checkpoint(Path(scratch) / f"tiny-{family}", **FAMILIES[family])
         start = time.monotonic()
-        result = compile_model(checkpoint, quantization, models / model_id(quantization), progress=print)
+        result = compile_model(checkpoint, quantization, models / model_id(quantization, family), progress=print)
         total = time.monotonic() - start
     return {
         "compile_s": result.timings["compile"],
@@ -124,7 +127,6 @@ def compile_tiny(quantization: str, models: Path) -> dict[str, Any]:
 def convert_smollm_shaped(quantization: str) -> dict[str, Any]:
     """Weight conversion throughput on a random SmolLM2-135M-shaped checkpoint (bf16 safetensors)."""
     from tests.tinycheckpoint import write_tiny_checkpoint
-    from webapp.compile.build import library_params
     from webapp.compile.pipeline import read_checkpoint
     from webapp.compile.quantize import get_quantization
     from webapp.compile.weights import convert_weights
@@ -138,7 +140,7 @@ def convert_smollm_shaped(quantization: str) -> dict[str, Any]:
         checkpoint = read_checkpoint(write_tiny_checkpoint(Path(scratch) / "ckpt", **shape), spec)
         out = Path(scratch) / "out"
         out.mkdir()
-        stats = convert_weights(checkpoint.loader.load, library_params(checkpoint.config, spec), spec, out, print)
+        stats = convert_weights(checkpoint.loader.load, checkpoint.model.params, spec, out, print)
     return {
         "output_mb": stats.nbytes / 1e6,
         "source_float32_mb": stats.source_bytes / 1e6,
@@ -148,10 +150,9 @@ def convert_smollm_shaped(quantization: str) -> dict[str, Any]:
     }
 
 
-def browser_figures(models: Path, quantizations: list[str], tokens: int, extra: int) -> dict[str, Any]:
+def browser_figures(models: Path, model_ids: list[str], tokens: int, extra: int) -> dict[str, Any]:
     """Load each compiled model in WebLLM through the real app and time greedy decoding."""
     from tests.browser.chromium import chromium_page
-    from tests.compiled import model_id
     from tests.conftest import LiveServer
     from webapp.settings import Settings
 
@@ -159,14 +160,13 @@ def browser_figures(models: Path, quantizations: list[str], tokens: int, extra: 
     with tempfile.TemporaryDirectory(prefix="hearth-bench-data-") as data:
         settings = Settings(data_dir=Path(data), models_dir_override=models)
         with LiveServer(settings) as server:
-            for quantization in quantizations:
+            for model in model_ids:
                 with chromium_page(init_script=COUNT_DISPATCHES) as page:
                     page.goto(f"{server.url}/library")
-                    figures[quantization] = page.evaluate(
+                    figures[model] = page.evaluate(
                         MEASURE,
-                        {"origin": server.url, "modelId": model_id(quantization), "prompt": PROMPT,
-                         "tokens": tokens, "extra": extra},
-                    )  # fmt: skip
+                        {"origin": server.url, "modelId": model, "prompt": PROMPT, "tokens": tokens, "extra": extra},
+                    )
     return figures
 
 
@@ -180,19 +180,27 @@ def main() -> int:
     parser.add_argument(
         "--extra", type=int, default=16, help="tokens added to count dispatches per token [default: 16]"
     )
+    parser.add_argument("-f", "--family", action="append",
+                        help="repeatable: families other than llama, compiled with q4f32_1 [default: all of them]")
     parser.add_argument("--rebuild-runtime", action="store_true", help="time a fresh runtime build (minutes)")
     parser.add_argument("--no-browser", action="store_true", help="skip the WebLLM measurements")
     args = parser.parse_args()
+    from tests.compiled import model_id
+    from tests.tinycheckpoint import FAMILIES
+
     quantizations = args.quantization or ["q0f32", "q4f32_1"]
+    families = args.family or [name for name in FAMILIES if name != "llama"]
 
     report: dict[str, Any] = {"machine": platform.platform(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
     report["runtime_build"] = measure_runtime(args.rebuild_runtime)
     with tempfile.TemporaryDirectory(prefix="hearth-bench-models-") as scratch:
         models = Path(scratch) / "models"
         report["compile"] = {q: compile_tiny(q, models) for q in quantizations}
+        report["compile_per_family"] = {f: compile_tiny(FAMILY_QUANTIZATION, models, f) for f in families}
         report["weight_conversion_smollm2_135m_shape"] = {q: convert_smollm_shaped(q) for q in quantizations}
         if not args.no_browser:
-            report["webllm_tiny_model"] = browser_figures(models, quantizations, args.tokens, args.extra)
+            ids = [model_id(q) for q in quantizations] + [model_id(FAMILY_QUANTIZATION, f) for f in families]
+            report["webllm_tiny_model"] = browser_figures(models, ids, args.tokens, args.extra)
 
     print(json.dumps(report, indent=2))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -58,13 +58,13 @@ ANSWER_TOKENS = 48
 
 def library_weights(checkpoint: Any, quantization: str) -> dict[str, np.ndarray]:
     """float64 weights by model name, exactly as a library compiled with `quantization` computes with."""
-    from webapp.compile.build import library_params
-    from webapp.compile.quantize import convert_params, get_quantization
+    from webapp.compile.build import define_model
+    from webapp.compile.quantize import get_quantization
     from webapp.compile.reference import float_weights
 
     spec = get_quantization(quantization)
-    layout = [(p.name, p.shape, p.dtype) for p in library_params(checkpoint.config, spec)]
-    stored = dict(convert_params(layout, checkpoint.loader.load, spec, checkpoint.blocks))
+    params = define_model(checkpoint.config, spec).params
+    stored = dict(spec.convert(params, checkpoint.loader.load, checkpoint.blocks))
     return float_weights(stored)
 
 
@@ -127,7 +127,6 @@ def main() -> int:
     from webapp.compile.gguf import packaged_gguf
     from webapp.compile.gguf.chat import render_conversation
     from webapp.compile.quantize import get_quantization
-    from webapp.compile.reference import ReferenceLlama
     from webapp.compile.source import read_checkpoint
 
     path = args.gguf or packaged_gguf()
@@ -145,7 +144,7 @@ def main() -> int:
 
     def run(name: str) -> tuple[list[np.ndarray], list[tuple[list[int], list[float]]], float]:
         start = time.perf_counter()
-        model = ReferenceLlama(checkpoint.config, library_weights(checkpoint, name))
+        model = checkpoint.architecture.reference(checkpoint.config, library_weights(checkpoint, name))
         scores = score_texts(model, sequences)
         answers = [answer(model, ids, stop_ids) for ids in prompts]
         return scores, answers, time.perf_counter() - start

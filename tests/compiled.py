@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.tinycheckpoint import write_tiny_checkpoint
+from tests.tinycheckpoint import FAMILIES, write_tiny_checkpoint
 
 
 
-def model_id(quantization: str) -> str:
-    """The test model's id (directory name) for a quantization."""
-    return f"tiny-llama-{quantization}"
+def model_id(quantization: str, family: str = "llama") -> str:
+    """The test model's id (directory name) for a quantization and a family of tests.tinycheckpoint.FAMILIES."""
+    return f"tiny-{family}-{quantization}"
 
 
 def _input_hash(*parts: str | Path) -> str:
@@ -59,17 +59,17 @@ def _cached(key: str, build: Callable[[Path], None]) -> Path:
     return entry
 
 
-def compiled_models_dir(quantization: str, **checkpoint_overrides: Any) -> tuple[Path, dict[str, float]]:
-    """A models directory holding the compiled tiny model; (path, timings of the compile, {} when cached)."""
+def compiled_models_dir(quantization: str, family: str = "llama") -> tuple[Path, dict[str, float]]:
+    """A models directory holding a family's compiled tiny model; (path, timings of the compile, {} when cached)."""
     from webapp.compile.pipeline import compile_model
 
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="hearth-tiny-") as scratch:
-        checkpoint = write_tiny_checkpoint(Path(scratch) / "tiny-llama", **checkpoint_overrides)
+        checkpoint = write_tiny_checkpoint(Path(scratch) / f"tiny-{family}", **FAMILIES[family])
 
         def build(staging: Path) -> None:
             start = time.monotonic()
-            result = compile_model(checkpoint, quantization, staging / "models" / model_id(quantization))
+            result = compile_model(checkpoint, quantization, staging / "models" / model_id(quantization, family))
             timings.update(result.timings, total=time.monotonic() - start)
 
         entry = _cached(_input_hash(checkpoint, f"q={quantization}"), build)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.tinycheckpoint import build_tokenizer, llama_config
 from webapp.compile.chat_config import ChatConfigError, chat_config
-from webapp.compile.llama.config import config_from_hf
+from webapp.compile.architectures import config_from_hf
 from webapp.compile.quantize import get_quantization
 
 

@@ -28,11 +28,7 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _stored(checkpoint, quantization) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
-    from webapp.compile.build import library_params
-    from webapp.compile.quantize import convert_params
-
-    layout = [(p.name, p.shape, p.dtype) for p in library_params(checkpoint.config, quantization)]
-    return dict(convert_params(layout, checkpoint.loader.load, quantization, checkpoint.blocks))
+    return dict(quantization.convert(checkpoint.model.params, checkpoint.loader.load, checkpoint.blocks))
 
 
 def test_f16_widening_in_the_library_is_exact_for_every_finite_half() -> None:
@@ -101,9 +97,9 @@ def test_cpu_library_from_a_gguf_computes_like_the_numpy_reference(tiny_gguf: Pa
 
     spec = get_quantization("q4f32_gguf")
     checkpoint = read_checkpoint(tiny_gguf, spec, prefill_chunk_size=PREFILL_CHUNK)
-    executable, metadata = build_library(checkpoint.config, spec, tvm.target.Target({"kind": "llvm"}))
+    library = build_library(checkpoint.model, tvm.target.Target({"kind": "llvm"}))
     stored = _stored(checkpoint, spec)
-    native = NativeChat(executable, metadata, stored)
+    native = NativeChat(library.executable, library.metadata, stored)
     reference = ReferenceLlama(checkpoint.config, float_weights(stored))
 
     steps = [(native.feed(PROMPT_IDS), reference.forward(PROMPT_IDS))]

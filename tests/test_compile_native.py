@@ -46,7 +46,7 @@ def test_cpu_library_decodes_like_the_numpy_reference(variant: str, tmp_path: Pa
     import tvm
     from tokenizers import Tokenizer
 
-    from webapp.compile.build import build_library, library_params
+    from webapp.compile.build import build_library
     from webapp.compile.native import NativeChat
     from webapp.compile.pipeline import read_checkpoint
     from webapp.compile.quantize import get_quantization
@@ -57,17 +57,16 @@ def test_cpu_library_decodes_like_the_numpy_reference(variant: str, tmp_path: Pa
     quantization = get_quantization(quantization_name)
     source = write_tiny_checkpoint(tmp_path / "checkpoint", **overrides)
     checkpoint = read_checkpoint(source, quantization, prefill_chunk_size=PREFILL_CHUNK)
-    executable, metadata = build_library(checkpoint.config, quantization, tvm.target.Target({"kind": "llvm"}))
+    library = build_library(checkpoint.model, tvm.target.Target({"kind": "llvm"}))
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
-    params = library_params(checkpoint.config, quantization)
-    convert_weights(checkpoint.loader.load, params, quantization, weights_dir, lambda _line: None)
+    convert_weights(checkpoint.loader.load, library.params, quantization, weights_dir, lambda _line: None)
     stored = read_params(weights_dir)
     prompt = Tokenizer.from_file(str(source / "tokenizer.json")).encode(PROMPT).ids
     assert len(prompt) > 2 * PREFILL_CHUNK
 
     expected, expected_logits = ReferenceLlama(checkpoint.config, float_weights(stored)).generate(prompt, STEPS)
-    actual, actual_logits = NativeChat(executable, metadata, stored).generate(prompt, STEPS)
+    actual, actual_logits = NativeChat(library.executable, library.metadata, stored).generate(prompt, STEPS)
 
     assert actual == expected
     for step, (ours, theirs) in enumerate(zip(actual_logits, expected_logits)):
@@ -77,17 +76,18 @@ def test_cpu_library_decodes_like_the_numpy_reference(variant: str, tmp_path: Pa
 def test_metadata_lists_every_parameter_in_load_order(tmp_path: Path) -> None:
     import tvm
 
-    from webapp.compile.build import build_library, library_params
+    from webapp.compile.build import build_library
     from webapp.compile.pipeline import read_checkpoint
     from webapp.compile.quantize import get_quantization
 
     quantization = get_quantization("q4f32_1")
     checkpoint = read_checkpoint(write_tiny_checkpoint(tmp_path), quantization)
-    executable, metadata = build_library(checkpoint.config, quantization, tvm.target.Target({"kind": "llvm"}))
-    vm = tvm.relax.VirtualMachine(executable, tvm.cpu())
+    library = build_library(checkpoint.model, tvm.target.Target({"kind": "llvm"}))
+    metadata = library.metadata
+    vm = tvm.relax.VirtualMachine(library.executable, tvm.cpu())
     reported = __import__("json").loads(str(vm["_metadata"]()))
 
-    params = library_params(checkpoint.config, quantization)
+    params = checkpoint.model.params
     assert reported["params"] == [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype} for p in params]
     assert reported["prefill_chunk_size"] == checkpoint.config.prefill_chunk_size
     assert reported["kv_state_kind"] == "kv_cache"

@@ -72,9 +72,7 @@ def test_library_dequantizes_exactly_like_numpy(quantization: str) -> None:
         def forward(self, ids: nn.Tensor) -> nn.Tensor:
             return self.embed(ids)
 
-    from webapp.compile.quantize import quantize_model
-
-    model = quantize_model(Table(), spec)
+    model = spec.quantize_model(Table())
     forward = {"ids": nn.spec.Tensor([rows], "int32"), "$": {"param_mode": "packed", "effect_mode": "none"}}
     mod, params = model.export_tvm({"forward": forward})
     target = tvm.target.Target({"kind": "llvm"})

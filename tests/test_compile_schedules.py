@@ -34,9 +34,9 @@ def test_decode_matmuls_and_argsort_have_no_barriers(quantization: str, tmp_path
     from webapp.compile.target import webgpu_tvm_target
 
     spec = get_quantization(quantization)
-    config = read_checkpoint(write_tiny_checkpoint(tmp_path / "checkpoint"), spec).config
+    model = read_checkpoint(write_tiny_checkpoint(tmp_path / "checkpoint"), spec).model
     target = webgpu_tvm_target()
-    mod, meta = export_module(config, spec, target)
+    mod, meta = export_module(model, target)
     # Only decode and argsort_probs (and what they call) are kept: every matmul left is a decode GEMV.
     with target, tvm.transform.PassContext(config={"tirx.disable_cse_tir": True}):
         executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta, ("decode", "argsort_probs")))

@@ -33,15 +33,16 @@ SHAPES = {
     ("model", "quantization"), [("SmolLM2-135M", "q4f32_1"), ("Qwen2.5-0.5B", "q4f16_1"), ("Llama-3.2-1B", "q4f32_1")]
 )
 def test_published_shapes_compile_for_webgpu_within_limits(model: str, quantization: str) -> None:
-    from webapp.compile.build import build_library
+    from webapp.compile.architectures import config_from_hf
+    from webapp.compile.build import build_library, define_model
     from webapp.compile.limits import check_kernels, webgpu_source
-    from webapp.compile.llama.config import config_from_hf
     from webapp.compile.quantize import get_quantization
     from webapp.compile.target import webgpu_tvm_target
 
     config = config_from_hf(SHAPES[model])
-    executable, metadata = build_library(config, get_quantization(quantization), webgpu_tvm_target())
-    usages = check_kernels(webgpu_source(executable))  # raises naming the first kernel over a limit
+    library = build_library(define_model(config, get_quantization(quantization)), webgpu_tvm_target())
+    metadata = library.metadata
+    usages = check_kernels(webgpu_source(library.executable))  # raises naming the first kernel over a limit
     names = {usage.name for usage in usages}
     assert any(name.startswith("batch_decode_paged_kv") for name in names)
     assert any("argsort_descending" in name for name in names)

@@ -296,9 +296,9 @@ def test_gguf_missing_paths_are_refused(tmp_path: Path) -> None:
 
 
 def test_gguf_unsupported_architecture_names_the_mlc_llm_backend(tmp_path: Path) -> None:
-    write_tiny_llama(tmp_path / "qwen.gguf", arch="qwen2")
-    with pytest.raises(GGUFError, match=r"'qwen2' model.*Llama architecture only.*--backend mlc-llm"):
-        load_gguf_checkpoint(tmp_path / "qwen.gguf")
+    write_tiny_llama(tmp_path / "falcon.gguf", arch="falcon")
+    with pytest.raises(GGUFError, match=r"'falcon' model.*architectures llama, qwen2, qwen3, phi3;.*--backend mlc-llm"):
+        load_gguf_checkpoint(tmp_path / "falcon.gguf")
 
 
 def test_gguf_mixture_of_experts_is_refused(tmp_path: Path) -> None:

@@ -136,7 +136,8 @@ def _relabelled_vocab(metadata, target: Path, pre: str, drop: tuple[str, ...] = 
 
 # Pre-tokenizer families other than SmolLM2's, checked on SmolLM2's vocabulary under another name.
 # For llama-bpe the add_bos_token key is dropped: llama.cpp then adds BOS by default for that family.
-OTHER_PRE = {"gpt-2": (), "llama-bpe": ("tokenizer.ggml.add_bos_token",), "qwen2": (), "starcoder": ()}
+OTHER_PRE = {"gpt-2": (), "llama-bpe": ("tokenizer.ggml.add_bos_token",), "qwen2": (), "starcoder": (),
+             "gpt-4o": ()}  # Phi-4-mini's
 
 
 @pytest.fixture(scope="module", params=list(OTHER_PRE))

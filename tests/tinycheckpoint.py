@@ -28,6 +28,18 @@ CORPUS = [
 ]
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VOCAB_SIZE = 384
+# One tiny checkpoint per family Hearth compiles: config.json overrides of llama_config(). Output heads
+# are untied: a tiny random model whose head is its embedding table only repeats its last token.
+FAMILIES: dict[str, dict[str, Any]] = {
+    "llama": {},
+    "qwen2": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"},
+    # Qwen3's heads are wider than hidden_size / heads, as in the published ones (head_dim 128).
+    "qwen3": {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "head_dim": 32},
+    # The context window stays within the sliding window (see llama/config.py).
+    "mistral": {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 64},
+    # Phi-4-mini's shape: fused q/k/v and gate/up, rotary embedding over 3/4 of each head.
+    "phi3": {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "partial_rotary_factor": 0.75},
+}
 
 
 def build_tokenizer() -> Tokenizer:
@@ -75,6 +87,9 @@ def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
     hidden, inter = config["hidden_size"], config["intermediate_size"]
     heads, kv_heads, head_dim = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
     qwen = config["architectures"] == ["Qwen2ForCausalLM"]
+    # Llama's attention_bias gives q/k/v and o biases; Qwen2 always has q/k/v biases and no o bias.
+    llama_bias = config["architectures"] == ["LlamaForCausalLM"] and config.get("attention_bias", False)
+    qk_norm = config["architectures"] == ["Qwen3ForCausalLM"]
 
     def dense(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
         return rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)
@@ -87,9 +102,14 @@ def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
         projections = (("q_proj", heads * head_dim), ("k_proj", kv_heads * head_dim), ("v_proj", kv_heads * head_dim))
         for name, rows in projections:
             weights[f"{prefix}.self_attn.{name}.weight"] = dense(rows, hidden, 2.0)
-            if qwen:
+            if qwen or llama_bias:
                 weights[f"{prefix}.self_attn.{name}.bias"] = 0.1 * rng.standard_normal(rows)
         weights[f"{prefix}.self_attn.o_proj.weight"] = dense(hidden, heads * head_dim)
+        if llama_bias:
+            weights[f"{prefix}.self_attn.o_proj.bias"] = 0.1 * rng.standard_normal(hidden)
+        if qk_norm:
+            weights[f"{prefix}.self_attn.q_norm.weight"] = 1 + 0.1 * rng.standard_normal(head_dim)
+            weights[f"{prefix}.self_attn.k_norm.weight"] = 1 + 0.1 * rng.standard_normal(head_dim)
         weights[f"{prefix}.mlp.gate_proj.weight"] = dense(inter, hidden)
         weights[f"{prefix}.mlp.up_proj.weight"] = dense(inter, hidden)
         weights[f"{prefix}.mlp.down_proj.weight"] = dense(hidden, inter)
@@ -97,6 +117,13 @@ def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
     if not config["tie_word_embeddings"]:
         # A wide output projection: logits several units apart, so argmax is robust to rounding.
         weights["lm_head.weight"] = dense(config["vocab_size"], hidden, 4.0)
+    if config["architectures"] == ["Phi3ForCausalLM"]:  # Phi-3 stores the projections fused
+        for layer in range(config["num_hidden_layers"]):
+            prefix = f"model.layers.{layer}"
+            parts = [weights.pop(f"{prefix}.self_attn.{name}.weight") for name in ("q_proj", "k_proj", "v_proj")]
+            weights[f"{prefix}.self_attn.qkv_proj.weight"] = np.concatenate(parts)
+            parts = [weights.pop(f"{prefix}.mlp.{name}.weight") for name in ("gate_proj", "up_proj")]
+            weights[f"{prefix}.mlp.gate_up_proj.weight"] = np.concatenate(parts)
     # Checkpoints ship bfloat16; the loader widens it exactly.
     return {name: np.ascontiguousarray(w.astype(ml_dtypes.bfloat16)) for name, w in weights.items()}
 

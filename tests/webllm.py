@@ -15,11 +15,11 @@ import numpy as np
 
 def reference_model(model_dir: Path) -> Any:
     """The numpy reference of a compiled model directory (its config and its dequantized weights)."""
-    from webapp.compile.llama.config import LlamaConfig
-    from webapp.compile.reference import ReferenceLlama, float_weights, read_params
+    from webapp.compile.architectures import architecture, config_from_dict
+    from webapp.compile.reference import float_weights, read_params
 
-    config = LlamaConfig(**json.loads((model_dir / "mlc-chat-config.json").read_text())["model_config"])
-    return ReferenceLlama(config, float_weights(read_params(model_dir)))
+    config = config_from_dict(json.loads((model_dir / "mlc-chat-config.json").read_text())["model_config"])
+    return architecture(config.model_type).reference(config, float_weights(read_params(model_dir)))
 
 
 def chat_prompt_ids(model_dir: Path, user_message: str) -> list[int]:

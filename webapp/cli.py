@@ -89,14 +89,15 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @click.option("--backend", type=click.Choice(["tvm", "mlc-llm"]), default="tvm", show_default=True,
               envvar="HEARTH_COMPILE_BACKEND",
-              help="tvm: Hearth's own compiler (Llama, Qwen2, SmolLM2). mlc-llm: the official one, if installed.")
+              help="tvm: Hearth's own compiler (Llama, Qwen2, Qwen3, Mistral, SmolLM2). "
+                   "mlc-llm: the official one, if installed.")
 def compile_(source: Path, quantization: str | None, output: Path, lib_output: Path | None,
              display_name: str | None, conv_template: str, context_window: int | None, prefill_chunk: int | None,
              force: bool, backend: str) -> None:
-    """Compile a Llama-family model (Llama, Qwen2, SmolLM2) into a model WebLLM runs.
+    """Compile a Llama-family model (Llama, Qwen2, Qwen3, Mistral, SmolLM2) into a model WebLLM runs.
 
     SOURCE is a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json) or a
-    Llama GGUF file (its tokenizer, chat template and sampling settings come along).
+    GGUF file of one of those families (its tokenizer, chat template and sampling settings come along).
     """
     from webapp.compile.errors import CompileError
     from webapp.compile.mlc_llm_backend import MLC_LLM_DEFAULT_QUANTIZATION, compile_with_mlc_llm

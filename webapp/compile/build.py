@@ -7,15 +7,15 @@ from typing import Any
 
 import tvm
 from tvm import relax
+from tvm.relax.frontend import nn
 from tvm.s_tir import dlight as dl
 
 from webapp.compile.abi import ABI_FUNCTIONS, attach_abi
+from webapp.compile.architectures import Architecture, architecture
 from webapp.compile.fusion import FuseDequantizeMatmul
-from webapp.compile.llama.config import LlamaConfig
-from webapp.compile.llama.model import LlamaForCausalLM
 from webapp.compile.memory import AttachMemoryUsage
 from webapp.compile.precise_math import use_precise_sin_cos
-from webapp.compile.quantize import Quantization, quantize_model
+from webapp.compile.scheme import Param, Quantization
 from webapp.compile.schedules import RowGEMM, RowGEMV
 
 # The functions WebLLM calls; everything else in the module is reachable from them.
@@ -25,39 +25,46 @@ MAX_BATCH_SIZE = 1
 
 
 @dataclass(frozen=True)
-class Param:
-    """One weight the library takes, in the order of its packed params argument."""
+class ModelDefinition:
+    """A family's model, built once for one configuration and quantization, and what it was built into."""
 
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of this tensor in the weight shards."""
-        count = 1
-        for dim in self.shape:
-            count *= dim
-        return count * tvm.runtime.DataType(self.dtype).bits // 8
+    architecture: Architecture
+    config: Any  # the family's config dataclass (model_type, sizes, context_window_size...)
+    quantization: Quantization
+    float_shapes: dict[str, tuple[int, ...]]  # the float model's parameters: what the weight loader provides
+    module: nn.Module  # the quantized model, ready to export
+    params: list[Param]  # the library's parameters, in load order
 
 
-def float_param_shapes(config: LlamaConfig, quantization: Quantization) -> dict[str, tuple[int, ...]]:
-    """The unquantized model's parameters: what the weight loader must provide."""
-    model = LlamaForCausalLM(config, quantization.dtype)
-    return {name: tuple(int(d) for d in param.shape) for name, param in model.named_parameters()}
+@dataclass(frozen=True)
+class Library:
+    """A model compiled for one target: the VM executable, its _metadata(), and its parameters."""
+
+    executable: relax.VMExecutable
+    metadata: dict[str, Any]
+    params: list[Param]
 
 
-def library_params(config: LlamaConfig, quantization: Quantization) -> list[Param]:
-    """The parameters of the compiled library, in load order (names, shapes, dtypes)."""
-    model = quantize_model(LlamaForCausalLM(config, quantization.dtype), quantization)
-    return [Param(name, tuple(int(d) for d in p.shape), p.dtype) for name, p in model.named_parameters()]
+def _shapes(module: nn.Module) -> list[tuple[str, tuple[int, ...], str]]:
+    return [(name, tuple(int(d) for d in p.shape), p.dtype) for name, p in module.named_parameters()]
 
 
-def metadata(config: LlamaConfig, quantization: Quantization, params: list[Param]) -> dict[str, Any]:
+def define_model(config: Any, quantization: Quantization) -> ModelDefinition:
+    """Build the family's model for a configuration once, and quantize it."""
+    arch = architecture(config.model_type)
+    module = arch.model(config, quantization.dtype)
+    float_shapes = {name: shape for name, shape, _ in _shapes(module)}
+    module = quantization.quantize_model(module)
+    params = [Param(name, shape, dtype) for name, shape, dtype in _shapes(module)]
+    return ModelDefinition(arch, config, quantization, float_shapes, module, params)
+
+
+def metadata(definition: ModelDefinition) -> dict[str, Any]:
     """What _metadata() returns; WebLLM reads params, prefill_chunk_size and kv_state_kind."""
+    config = definition.config
     return {
         "model_type": config.model_type,
-        "quantization": quantization.name,
+        "quantization": definition.quantization.name,
         "context_window_size": config.context_window_size,
         "sliding_window_size": -1,
         "attention_sink_size": -1,
@@ -66,7 +73,7 @@ def metadata(config: LlamaConfig, quantization: Quantization, params: list[Param
         "pipeline_parallel_stages": 1,
         "kv_state_kind": "kv_cache",
         "max_batch_size": MAX_BATCH_SIZE,
-        "params": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype} for p in params],
+        "params": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype} for p in definition.params],
         "kv_cache": {
             "num_hidden_layers": config.num_hidden_layers,
             "num_attention_heads": config.num_attention_heads,
@@ -76,15 +83,14 @@ def metadata(config: LlamaConfig, quantization: Quantization, params: list[Param
     }
 
 
-def export_module(
-    config: LlamaConfig, quantization: Quantization, target: tvm.target.Target
-) -> tuple[tvm.IRModule, dict[str, Any]]:
+def export_module(definition: ModelDefinition, target: tvm.target.Target) -> tuple[tvm.IRModule, dict[str, Any]]:
     """The model plus WebLLM's ABI functions as one Relax IRModule, and its metadata."""
-    model = quantize_model(LlamaForCausalLM(config, quantization.dtype), quantization)
+    module, config = definition.module, definition.config
     with target:
-        mod, named_params = model.export_tvm(spec=model.export_spec())
-    params = [Param(name, tuple(int(d) for d in p.shape), p.dtype) for name, p in named_params]
-    meta = metadata(config, quantization, params)
+        mod, named_params = module.export_tvm(spec=module.export_spec())
+    exported = [Param(name, tuple(int(d) for d in p.shape), p.dtype) for name, p in named_params]
+    assert exported == definition.params, "the packed params argument must be in load order"
+    meta = metadata(definition)
     mod = attach_abi(mod, target, config.vocab_size, meta)
     # Bounds let memory planning size symbolic buffers statically (one allocation, reused).
     bounds = {
@@ -147,11 +153,9 @@ def pipeline(
     return tvm.transform.Sequential(passes, name="hearth_pipeline")
 
 
-def build_library(
-    config: LlamaConfig, quantization: Quantization, target: tvm.target.Target
-) -> tuple[relax.VMExecutable, dict[str, Any]]:
-    """Compile the model and its ABI for a target; returns the executable and its metadata."""
-    mod, meta = export_module(config, quantization, target)
+def build_library(definition: ModelDefinition, target: tvm.target.Target) -> Library:
+    """Compile the model and its ABI for a target."""
+    mod, meta = export_module(definition, target)
     if target.kind.name == "webgpu":
         use_precise_sin_cos()
     # TVM 0.27's CommonSubexprElim breaks the paged-KV prefill kernels for WebGPU when Llama 3's
@@ -159,4 +163,4 @@ def build_library(
     # compiler eliminates common subexpressions itself.
     with target, tvm.transform.PassContext(config={"tirx.disable_cse_tir": target.kind.name == "webgpu"}):
         executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta))
-    return executable, meta
+    return Library(executable, meta, definition.params)

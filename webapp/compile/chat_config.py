@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.compile.errors import CompileError
-from webapp.compile.llama.config import LlamaConfig
-from webapp.compile.quantize import Quantization
+from webapp.compile.scheme import Quantization
 
 CONV_TEMPLATES = ("auto", "chatml", "llama-3", "LM")
 # Sampling defaults for what the checkpoint does not set (generation_config.json, a GGUF's
@@ -125,8 +124,8 @@ def _template(name: str, vocab: dict[str, int], bos: list[int], eos: list[int]) 
     }
 
 
-def pick_conv_template(requested: str, vocab: dict[str, int]) -> str:
-    """Resolve "auto" from the tokenizer's special tokens; check an explicit choice is known."""
+def pick_conv_template(requested: str, vocab: dict[str, int], fallback: str = "LM") -> str:
+    """Resolve "auto" from the tokenizer's special tokens, else the family's `fallback`; check a choice is known."""
     if requested not in CONV_TEMPLATES:
         raise ChatConfigError(f"unknown chat template {requested!r}: choose one of {', '.join(CONV_TEMPLATES)}")
     if requested != "auto":
@@ -135,22 +134,24 @@ def pick_conv_template(requested: str, vocab: dict[str, int]) -> str:
         return "chatml"
     if "<|start_header_id|>" in vocab and "<|eot_id|>" in vocab:
         return "llama-3"
-    return "LM"
+    return fallback
 
 
 def chat_config(
-    config: LlamaConfig,
+    config: Any,
     quantization: Quantization,
     hf_config: dict[str, Any],
     generation: dict[str, Any],
     tokenizer: dict[str, Any],
     conv_template: str = "auto",
     own_template: dict[str, Any] | None = None,
+    family_template: str = "LM",
 ) -> dict[str, Any]:
     """The mlc-chat-config.json object for a compiled checkpoint.
 
     own_template is the chat format the checkpoint itself carries (a GGUF's, checked by rendering
-    its chat template); "auto" takes it when there is one, else picks one from the tokenizer.
+    its chat template); "auto" takes it when there is one, else picks one from the tokenizer, else
+    takes the family's default (its ARCHITECTURES row).
     """
     vocab = tokenizer_vocab(tokenizer)
     bos = _as_list(generation.get("bos_token_id", hf_config.get("bos_token_id")))
@@ -159,7 +160,7 @@ def chat_config(
     if conv_template == "auto" and own_template is not None:
         template = own_template
     else:
-        template = _template(pick_conv_template(conv_template, vocab), vocab, bos, eos)
+        template = _template(pick_conv_template(conv_template, vocab, family_template), vocab, bos, eos)
     result = {
         "version": "0.1.0",
         "model_type": config.model_type,

@@ -16,11 +16,13 @@ same layout from float, by ggml's own rules (min/max per block; max |w| / 127).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from webapp.compile.errors import CompileError
+from webapp.compile.scheme import Quantization, swap_layers
 
 if TYPE_CHECKING:
     from tvm.relax.frontend import nn
@@ -135,20 +137,6 @@ def dequantize_q8(packed: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return codes * np.repeat(scale.astype(np.float32), BLOCK, axis=1)
 
 
-def quantize_param(
-    prefix: str, linear: bool, load: Callable[[str], np.ndarray], blocks: BlockSource | None
-) -> dict[str, np.ndarray]:
-    """The stored arrays of one quantized layer ("<prefix>.q_weight" and its scales), exact where GGUF allows."""
-    name = f"{prefix}.weight"
-    if linear:
-        raw4 = blocks.q4_blocks(name) if blocks is not None else None
-        packed, scales = q4_from_blocks(raw4) if raw4 is not None else q4_from_float(load(name))
-        return {f"{prefix}.q_weight": packed, f"{prefix}.{SCALE_MIN}": scales}
-    raw8 = blocks.q8_blocks(name) if blocks is not None else None
-    packed, scale = q8_from_blocks(raw8) if raw8 is not None else q8_from_float(load(name))
-    return {f"{prefix}.q_weight": packed, f"{prefix}.q_scale": scale}
-
-
 # ---- TVM: the layers that dequantize on the GPU ----
 
 
@@ -251,27 +239,28 @@ def _make_layers() -> tuple[type, type]:
     return Q4Linear, Q8Embedding
 
 
-def quantize_model_gguf(model: nn.Module) -> nn.Module:
-    """Swap every Linear for Q4Linear and every Embedding for Q8Embedding (in place)."""
-    from tvm.relax.frontend import nn
+@dataclass(frozen=True)
+class GGUFQuantization(Quantization):
+    """q4f32_gguf: Linear weights in Q4_1 blocks, the embedding in Q8_0 blocks, kept exactly from a GGUF."""
 
-    linear_cls, embedding_cls = _make_layers()
+    def quantize_model(self, model: nn.Module) -> nn.Module:
+        """Swap every Linear for Q4Linear and every Embedding for Q8Embedding (in place)."""
+        linear_cls, embedding_cls = _make_layers()
+        return swap_layers(
+            model, self, BLOCK, "q0f32",
+            lambda node: linear_cls(node.in_features, node.out_features, node.bias is not None),
+            lambda node: embedding_cls(node.num, node.dim),
+        )  # fmt: skip
 
-    def check(path: str, cols: int) -> None:
-        if cols % BLOCK:
-            raise CompileError(
-                f"{path} has {cols} input columns, not a multiple of {BLOCK}: q4f32_gguf cannot store it; "
-                f"use q0f32 for this model"
-            )
-
-    class _Swap(nn.Mutator):
-        def visit_module(self, name: str, node: nn.Module) -> nn.Module:
-            if isinstance(node, nn.Linear):
-                check(name, node.in_features)
-                return linear_cls(node.in_features, node.out_features, node.bias is not None)
-            if isinstance(node, nn.Embedding):
-                check(name, node.dim)
-                return embedding_cls(node.num, node.dim)
-            return self.visit(name, node)
-
-    return _Swap().visit("", model)
+    def quantize_layer(
+        self, prefix: str, leaves: set[str], load: Callable[[str], np.ndarray], blocks: BlockSource | None
+    ) -> dict[str, np.ndarray]:
+        """The stored arrays of one layer, exact where the GGUF's blocks allow, else quantized from float."""
+        name = f"{prefix}.weight"
+        if SCALE_MIN in leaves:  # a 4-bit linear layer
+            raw4 = blocks.q4_blocks(name) if blocks is not None else None
+            packed, scales = q4_from_blocks(raw4) if raw4 is not None else q4_from_float(load(name))
+            return {f"{prefix}.q_weight": packed, f"{prefix}.{SCALE_MIN}": scales}
+        raw8 = blocks.q8_blocks(name) if blocks is not None else None
+        packed, scale = q8_from_blocks(raw8) if raw8 is not None else q8_from_float(load(name))
+        return {f"{prefix}.q_weight": packed, f"{prefix}.q_scale": scale}

@@ -17,7 +17,8 @@ from typing import Any
 
 from webapp.compile.chat_config import chat_config
 from webapp.compile.output import destinations, refuse_existing, staged_output
-from webapp.compile.quantize import Quantization, get_quantization
+from webapp.compile.quantize import get_quantization
+from webapp.compile.scheme import Param, Quantization
 from webapp.compile.source import Checkpoint, is_gguf, read_checkpoint
 from webapp.compile.weights import ConversionStats
 from webapp.mlc.files import CHAT_CONFIG, HEARTH_META
@@ -57,7 +58,7 @@ def compile_model(
     force: bool = False,
     progress: Progress | None = None,
 ) -> CompileResult:
-    """Compile a Llama-family checkpoint for WebLLM; see the module docstring for what is written."""
+    """Compile a checkpoint of a family in ARCHITECTURES for WebLLM; see the module docstring for what is written."""
     from webapp.compile.runtime import find_emcc
 
     say = progress or (lambda _line: None)
@@ -69,7 +70,7 @@ def compile_model(
     )
     mlc_config = chat_config(
         checkpoint.config, spec, checkpoint.hf_config, checkpoint.generation, checkpoint.tokenizer, conv_template,
-        own_template=checkpoint.conv_template,
+        own_template=checkpoint.conv_template, family_template=checkpoint.architecture.conv_template,
     )
     find_emcc()  # before the slow steps: a missing linker should not cost minutes first
 
@@ -79,16 +80,15 @@ def compile_model(
         def say_final_name(line: str) -> None:  # progress names the library as it will be, not staged
             say(line.replace(staged_lib.name, lib_path.name))
 
-        _build_and_link(checkpoint, spec, staged_lib, result, say_final_name)
-        _write_model_files(checkpoint, spec, mlc_config, staging, lib_path.name, display_name, result, say)
+        params = _build_and_link(checkpoint, staged_lib, result, say_final_name)
+        _write_model_files(checkpoint, spec, params, mlc_config, staging, lib_path.name, display_name, result, say)
     result.lib_bytes = lib_path.stat().st_size
     say(f"wrote {model_dir} and {lib_path}")
     return result
 
 
-def _build_and_link(
-    checkpoint: Checkpoint, spec: Quantization, staged_lib: Path, result: CompileResult, say: Progress
-) -> None:
+def _build_and_link(checkpoint: Checkpoint, staged_lib: Path, result: CompileResult, say: Progress) -> list[Param]:
+    """Compile and link the checkpoint's model; return the library's parameters, in load order."""
     from webapp.compile.build import build_library
     from webapp.compile.limits import check_kernels, webgpu_source
     from webapp.compile.link import link_model_library
@@ -99,21 +99,23 @@ def _build_and_link(
     runtime_home = ensure_runtime(say)
     result.timings["runtime"] = time.monotonic() - start
 
-    say(f"compiling the model for WebGPU ({spec.name})")
+    say(f"compiling the model for WebGPU ({checkpoint.model.quantization.name})")
     start = time.monotonic()
-    executable, _ = build_library(checkpoint.config, spec, webgpu_tvm_target())
-    result.kernels = len(check_kernels(webgpu_source(executable)))
+    library = build_library(checkpoint.model, webgpu_tvm_target())
+    result.kernels = len(check_kernels(webgpu_source(library.executable)))
     result.timings["compile"] = time.monotonic() - start
     say(f"compiled {result.kernels} WebGPU kernels in {result.timings['compile']:.0f} s")
 
     start = time.monotonic()
-    link_model_library(executable, staged_lib, progress=say, runtime_home=runtime_home)
+    link_model_library(library.executable, staged_lib, progress=say, runtime_home=runtime_home)
     result.timings["link"] = time.monotonic() - start
+    return library.params
 
 
 def _write_model_files(
     checkpoint: Checkpoint,
     spec: Quantization,
+    params: list[Param],
     mlc_config: dict[str, Any],
     staging: Path,
     lib_name: str,
@@ -121,11 +123,9 @@ def _write_model_files(
     result: CompileResult,
     say: Progress,
 ) -> None:
-    from webapp.compile.build import library_params
     from webapp.compile.weights import convert_weights
 
     say("converting weights")
-    params = library_params(checkpoint.config, spec)
     stats = convert_weights(checkpoint.loader.load, params, spec, staging, say, blocks=checkpoint.blocks)
     result.weights = stats
     result.timings["weights"] = stats.seconds

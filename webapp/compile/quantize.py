@@ -1,4 +1,4 @@
-"""Quantization modes: the numpy quantizer the weight writer uses and the layers that dequantize on the GPU.
+"""The quantization schemes (QUANTIZATIONS), and group quantization: its numpy quantizer and GPU layers.
 
 Group quantization (q4*_1) stores each weight row in groups of GROUP_SIZE values along the input
 dimension: one scale per group (max |w| / 7) and 4-bit codes q = round(w / scale) + 7 in 0..14,
@@ -9,15 +9,17 @@ dtype: one rounding, done the same way by numpy (dequantize_weight) and by the l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from webapp.compile.errors import CompileError
+from webapp.compile.gguf_quant import GGUFQuantization
+from webapp.compile.scheme import Quantization, QuantizationError, swap_layers
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tvm.relax.frontend import nn
 
     from webapp.compile.gguf_quant import BlockSource
@@ -26,46 +28,6 @@ GROUP_SIZE = 32
 BITS = 4
 CODES_PER_WORD = 32 // BITS  # 4-bit codes packed into one uint32
 MAX_CODE = 2 ** (BITS - 1) - 1  # 7: codes are stored offset by this, so 0..14 means -7..7
-
-
-class QuantizationError(CompileError):
-    """A quantization name or a weight shape that Hearth cannot quantize; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class Quantization:
-    """One quantization mode, named as mlc-llm names it (q<bits>f<float bits>_<layout>)."""
-
-    name: str
-    # "none": plain float weights; "group": 4-bit symmetric group codes (mlc-llm's q4*_1);
-    # "gguf": GGUF's Q4_1/Q8_0 blocks, kept exactly (see gguf_quant.py)
-    kind: Literal["none", "group", "gguf"]
-    dtype: Literal["float32", "float16"]  # activations, norms, biases and scales
-
-    @property
-    def needs_shader_f16(self) -> bool:
-        """True when the library computes in float16 (WebGPU feature shader-f16)."""
-        return self.dtype == "float16"
-
-
-QUANTIZATIONS: dict[str, Quantization] = {
-    q.name: q
-    for q in (
-        Quantization("q0f32", "none", "float32"),
-        Quantization("q0f16", "none", "float16"),
-        Quantization("q4f32_1", "group", "float32"),
-        Quantization("q4f16_1", "group", "float16"),
-        Quantization("q4f32_gguf", "gguf", "float32"),
-    )
-}
-
-
-def get_quantization(name: str) -> Quantization:
-    """Look up a quantization mode by name."""
-    try:
-        return QUANTIZATIONS[name]
-    except KeyError:
-        raise QuantizationError(f"unknown quantization {name!r}: choose one of {', '.join(QUANTIZATIONS)}") from None
 
 
 # ---- numpy: what the weight writer stores, and what the reference computes with ----
@@ -170,66 +132,52 @@ def _make_layers():
     return GroupQuantLinear, GroupQuantEmbedding
 
 
-def quantize_model(model: nn.Module, quantization: Quantization) -> nn.Module:
-    """Swap every Linear and Embedding of a float model for its group-quantized form (in place)."""
-    if quantization.kind == "none":
+@dataclass(frozen=True)
+class NoQuantization(Quantization):
+    """q0f32 / q0f16: plain float weights, cast to the scheme's dtype."""
+
+    def quantize_model(self, model: nn.Module) -> nn.Module:
+        """The float model is already in its stored form."""
         return model
-    if quantization.kind == "gguf":
-        from webapp.compile.gguf_quant import quantize_model_gguf
-
-        return quantize_model_gguf(model)
-    from tvm.relax.frontend import nn
-
-    linear_cls, embedding_cls = _make_layers()
-
-    def check(path: str, cols: int) -> None:
-        if cols % GROUP_SIZE:
-            raise QuantizationError(
-                f"{path} has {cols} input columns, not a multiple of {GROUP_SIZE}: "
-                f"{quantization.name} cannot store it; use q0f32 or q0f16 for this model"
-            )
-
-    class _Swap(nn.Mutator):
-        def visit_module(self, name: str, node: nn.Module) -> nn.Module:
-            if isinstance(node, nn.Linear):
-                check(name, node.in_features)
-                return linear_cls(node.in_features, node.out_features, node.bias is not None, quantization.dtype)
-            if isinstance(node, nn.Embedding):
-                check(name, node.dim)
-                return embedding_cls(node.num, node.dim, quantization.dtype)
-            return self.visit(name, node)
-
-    return _Swap().visit("", model)
 
 
-def convert_params(
-    library_params: Sequence[tuple[str, tuple[int, ...], str]],
-    load: Callable[[str], np.ndarray],
-    quantization: Quantization,
-    blocks: BlockSource | None = None,
-) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield the array for each library parameter (name, shape, dtype), in order.
+@dataclass(frozen=True)
+class GroupQuantization(Quantization):
+    """q4f32_1 / q4f16_1: mlc-llm's 4-bit symmetric group codes, one scale per GROUP_SIZE values."""
 
-    load(name) gives a float weight by the float model's parameter name. "x.q_weight" and its
-    scales come from quantizing "x.weight" once; every other name is loaded and cast. For q4f32_gguf,
-    `blocks` (a GGUF's loader) gives the stored blocks, which are kept as they are where they fit.
-    """
-    from webapp.compile.gguf_quant import SCALE_MIN, quantize_param
+    def quantize_model(self, model: nn.Module) -> nn.Module:
+        """Swap every Linear and Embedding of a float model for its group-quantized form (in place)."""
+        linear_cls, embedding_cls = _make_layers()
+        return swap_layers(
+            model, self, GROUP_SIZE, "q0f32 or q0f16",
+            lambda node: linear_cls(node.in_features, node.out_features, node.bias is not None, self.dtype),
+            lambda node: embedding_cls(node.num, node.dim, self.dtype),
+        )  # fmt: skip
 
-    names = {name for name, _, _ in library_params}
-    quantized: dict[str, np.ndarray] = {}
-    for name, shape, dtype in library_params:
-        prefix, _, leaf = name.rpartition(".")
-        if name not in quantized and leaf in ("q_weight", "q_scale", SCALE_MIN):
-            if quantization.kind == "gguf":
-                quantized = quantize_param(prefix, f"{prefix}.{SCALE_MIN}" in names, load, blocks)
-            else:
-                packed, scale = quantize_weight(load(f"{prefix}.weight"), quantization.dtype)
-                quantized = {f"{prefix}.q_weight": packed, f"{prefix}.q_scale": scale}
-        array = quantized.pop(name) if name in quantized else np.ascontiguousarray(load(name).astype(dtype))
-        if tuple(array.shape) != tuple(shape) or str(array.dtype) != dtype:
-            raise QuantizationError(
-                f"weight {name} converts to {array.dtype}{list(array.shape)} "
-                f"but the library expects {dtype}{list(shape)}"
-            )
-        yield name, array
+    def quantize_layer(
+        self, prefix: str, leaves: set[str], load: Callable[[str], np.ndarray], blocks: BlockSource | None
+    ) -> dict[str, np.ndarray]:
+        """Codes and scales of "<prefix>.weight", quantized from float."""
+        packed, scale = quantize_weight(load(f"{prefix}.weight"), self.dtype)
+        return {f"{prefix}.q_weight": packed, f"{prefix}.q_scale": scale}
+
+
+# The schemes `hearth compile -q` takes; a new scheme is one class and one row here.
+QUANTIZATIONS: dict[str, Quantization] = {
+    q.name: q
+    for q in (
+        NoQuantization("q0f32", "float32"),
+        NoQuantization("q0f16", "float16"),
+        GroupQuantization("q4f32_1", "float32"),
+        GroupQuantization("q4f16_1", "float16"),
+        GGUFQuantization("q4f32_gguf", "float32"),
+    )
+}
+
+
+def get_quantization(name: str) -> Quantization:
+    """Look up a quantization scheme by name."""
+    try:
+        return QUANTIZATIONS[name]
+    except KeyError:
+        raise QuantizationError(f"unknown quantization {name!r}: choose one of {', '.join(QUANTIZATIONS)}") from None

@@ -1,4 +1,4 @@
-"""A numpy forward pass of the Llama family, on the weights exactly as the library dequantizes them.
+"""A numpy forward pass of the Llama family (Llama, Qwen2, Qwen3, Mistral, Phi-3), on the stored weights.
 
 It reads the same tensors WebLLM loads (tensor-cache.json and its shards), dequantizes them with the
 numpy twins of the library's kernels (quantize.py, gguf_quant.py), and computes in float64: the truth
@@ -62,8 +62,8 @@ def _dequantize(params: dict[str, np.ndarray], prefix: str) -> np.ndarray:
 
 def _rope_frequencies(config: LlamaConfig) -> np.ndarray:
     # Hugging Face's inverse frequencies, with Llama 3's smooth long-context scaling when configured.
-    half = config.head_dim // 2
-    freq = 1.0 / config.rope_theta ** (np.arange(half, dtype=np.float64) * 2 / config.head_dim)
+    rotary = config.rotary_dimensions
+    freq = 1.0 / config.rope_theta ** (np.arange(rotary // 2, dtype=np.float64) * 2 / rotary)
     scaling = config.rope_scaling
     if scaling:
         low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
@@ -85,6 +85,7 @@ class ReferenceLlama:
         self.reset()
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        # RMSNorm over the last axis (the hidden size, or one head's width for q/k norms).
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.config.rms_norm_eps) * self.w[name]
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -93,13 +94,15 @@ class ReferenceLlama:
         return out + bias if bias is not None else out
 
     def _rotate(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        # x: [seq, heads, head_dim]; rotate the two halves of each head (rotate_half convention).
-        angle = positions[:, None] * self.freq[None, :]  # [seq, head_dim / 2]
+        # x: [seq, heads, head_dim]; rotate the two halves of each head's first rotary_dimensions
+        # (rotate_half convention); the rest of the head passes through unchanged.
+        angle = positions[:, None] * self.freq[None, :]  # [seq, rotary / 2]
         cos = np.concatenate([np.cos(angle)] * 2, axis=-1)[:, None, :]
         sin = np.concatenate([np.sin(angle)] * 2, axis=-1)[:, None, :]
-        half = x.shape[-1] // 2
-        rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-        return x * cos + rotated * sin
+        turned, passed = np.split(x, [self.config.rotary_dimensions], axis=-1)
+        half = turned.shape[-1] // 2
+        rotated = np.concatenate([-turned[..., half:], turned[..., :half]], axis=-1)
+        return np.concatenate([turned * cos + rotated * sin, passed], axis=-1)
 
     def _attention(self, x: np.ndarray, layer: int, start: int) -> np.ndarray:
         c = self.config
@@ -108,6 +111,8 @@ class ReferenceLlama:
         heads = c.num_attention_heads + 2 * c.num_key_value_heads
         qkv = self._linear(x, f"{prefix}.qkv_proj").reshape(seq, heads, c.head_dim)
         q, k, v = np.split(qkv, [c.num_attention_heads, c.num_attention_heads + c.num_key_value_heads], axis=1)
+        if c.qk_norm:
+            q, k = self._norm(q, f"{prefix}.q_norm.weight"), self._norm(k, f"{prefix}.k_norm.weight")
         positions = np.arange(start, start + seq, dtype=np.float64)
         q, k = self._rotate(q, positions), self._rotate(k, positions)
         self.keys[layer] = np.concatenate([self.keys[layer], k])

@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from webapp.compile.architectures import Architecture, architecture, config_from_hf
 from webapp.compile.errors import CompileError
 from webapp.compile.gguf_quant import BlockSource
-from webapp.compile.llama.config import LlamaConfig, config_from_hf
-from webapp.compile.llama.loader import LlamaLoader, read_json_file
-from webapp.compile.quantize import Quantization
+from webapp.compile.loaders import SafetensorsLoader, read_json_file
+from webapp.compile.scheme import Quantization
+
+if TYPE_CHECKING:
+    from webapp.compile.build import ModelDefinition
 
 GGUF_SUFFIX = ".gguf"
 
 
 class WeightLoader(Protocol):
-    """Float weights by model parameter name (LlamaLoader, GGUFLoader)."""
+    """Float weights by model parameter name (SafetensorsLoader, GGUFLoader)."""
 
     def check(self, expected: dict[str, tuple[int, ...]]) -> None: ...
 
@@ -33,7 +36,9 @@ class Checkpoint:
     path: Path
     name: str  # what the model picker shows by default
     hf_config: dict[str, Any]  # Hugging Face config.json
-    config: LlamaConfig
+    config: Any  # the family's config dataclass
+    architecture: Architecture  # the family's row in ARCHITECTURES
+    model: ModelDefinition  # the family's model, built once for this config and quantization
     tokenizer: dict[str, Any]  # parsed tokenizer.json
     tokenizer_bytes: bytes  # tokenizer.json exactly as the model directory gets it
     generation: dict[str, Any]  # sampling settings the source carries (mlc-chat-config.json names)
@@ -48,22 +53,35 @@ def is_gguf(source: Path) -> bool:
 
 
 def read_checkpoint(
-    source: Path, quantization: Quantization, *, context_window_size: int | None = None, prefill_chunk_size: int | None = None
+    source: Path,
+    quantization: Quantization,
+    *,
+    context_window_size: int | None = None,
+    prefill_chunk_size: int | None = None,
 ) -> Checkpoint:
-    """Read and check a source and its weight headers; CompileError says what is wrong and what to do."""
-    from webapp.compile.build import float_param_shapes
+    """Read and check a source and its weight headers, and build its model once for `quantization`.
 
+    CompileError says what is wrong and what to do.
+    """
     sizes = {"context_window_size": context_window_size, "prefill_chunk_size": prefill_chunk_size}
-    checkpoint = _read_gguf(source, sizes) if is_gguf(source) else _read_directory(source, sizes)
-    checkpoint.loader.check(float_param_shapes(checkpoint.config, quantization))
+    read = _read_gguf if is_gguf(source) else _read_directory
+    checkpoint = read(source, sizes, quantization)
+    checkpoint.loader.check(checkpoint.model.float_shapes)
     return checkpoint
 
 
-def _read_directory(source: Path, sizes: dict[str, int | None]) -> Checkpoint:
+def _define(config: Any, quantization: Quantization) -> tuple[Architecture, ModelDefinition]:
+    from webapp.compile.build import define_model
+
+    return architecture(config.model_type), define_model(config, quantization)
+
+
+def _read_directory(source: Path, sizes: dict[str, int | None], quantization: Quantization) -> Checkpoint:
     if not source.is_dir():
         raise CompileError(f"{source} does not exist: give a Hugging Face checkpoint directory or a .gguf file")
     hf_config = read_json_file(source / "config.json")
     config = config_from_hf(hf_config, **sizes)
+    arch, model = _define(config, quantization)
     tokenizer_path = source / "tokenizer.json"
     tokenizer = _check_tokenizer(read_json_file(tokenizer_path), config, str(tokenizer_path))
     generation_path = source / "generation_config.json"
@@ -73,28 +91,33 @@ def _read_directory(source: Path, sizes: dict[str, int | None]) -> Checkpoint:
         name=source.name,
         hf_config=hf_config,
         config=config,
+        architecture=arch,
+        model=model,
         tokenizer=tokenizer,
         tokenizer_bytes=tokenizer_path.read_bytes(),
         generation=generation,
         conv_template=None,
-        loader=LlamaLoader(source),
+        loader=SafetensorsLoader(source, arch.hf_sources),
         blocks=None,
     )
 
 
-def _read_gguf(source: Path, sizes: dict[str, int | None]) -> Checkpoint:
+def _read_gguf(source: Path, sizes: dict[str, int | None], quantization: Quantization) -> Checkpoint:
     from webapp.compile.gguf import load_gguf_checkpoint
     from webapp.compile.gguf.loader import GGUFLoader
 
     gguf = load_gguf_checkpoint(source)  # GGUFError is a CompileError
     config = config_from_hf(gguf.config, **sizes)
+    arch, model = _define(config, quantization)
     tokenizer = _check_tokenizer(json.loads(gguf.tokenizer_json), config, f"the tokenizer of {source}")
-    loader = GGUFLoader(gguf)
+    loader = GGUFLoader(gguf, arch.hf_sources)
     return Checkpoint(
         path=source,
         name=source.stem,
         hf_config=gguf.config,
         config=config,
+        architecture=arch,
+        model=model,
         tokenizer=tokenizer,
         tokenizer_bytes=gguf.tokenizer_json.encode("utf-8"),
         generation=dict(gguf.generation_defaults),
@@ -104,7 +127,7 @@ def _read_gguf(source: Path, sizes: dict[str, int | None]) -> Checkpoint:
     )
 
 
-def _check_tokenizer(data: dict[str, Any], config: LlamaConfig, where: str) -> dict[str, Any]:
+def _check_tokenizer(data: dict[str, Any], config: Any, where: str) -> dict[str, Any]:
     from tokenizers import Tokenizer
 
     try:

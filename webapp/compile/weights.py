@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from webapp.compile.build import Param
 from webapp.compile.gguf_quant import BlockSource
-from webapp.compile.quantize import Quantization, convert_params
+from webapp.compile.scheme import Param, Quantization
 from webapp.mlc.write import write_tensor_cache
 
 Progress = Callable[[str], None]
@@ -59,8 +58,7 @@ def convert_weights(
 
     def tensors() -> Iterator[tuple[str, np.ndarray]]:
         nonlocal written, next_report
-        layout = [(p.name, p.shape, p.dtype) for p in params]
-        for name, array in convert_params(layout, counted_load, quantization, blocks):
+        for name, array in quantization.convert(params, counted_load, blocks):
             yield name, array
             written += array.nbytes
             if written >= next_report:

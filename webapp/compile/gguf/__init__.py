@@ -1,4 +1,4 @@
-"""GGUF input for Hearth's compiler: a Llama GGUF read as a Hugging Face checkpoint."""
+"""GGUF input for Hearth's compiler: a GGUF of a family in ARCHITECTURES read as a Hugging Face checkpoint."""
 
 from webapp.compile.gguf.checkpoint import GGUFCheckpoint, load_gguf_checkpoint, write_hf_checkpoint
 from webapp.compile.gguf.packaged import packaged_gguf

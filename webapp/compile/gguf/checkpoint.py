@@ -13,7 +13,7 @@ import numpy as np
 from webapp.compile.gguf.chat import conversation_template, generation_defaults, stop_token_ids
 from webapp.compile.gguf.config import hf_config
 from webapp.compile.gguf.reader import GGUFError, GGUFFile
-from webapp.compile.gguf.tensors import GGUFTensor, llama_tensors
+from webapp.compile.gguf.tensors import GGUFTensor, gguf_tensors
 from webapp.compile.gguf.tokenizer import tokenizer_json
 from webapp.compile.gguf.vocab import Vocabulary, read_vocabulary
 
@@ -77,10 +77,12 @@ class GGUFCheckpoint:
 
 
 def load_gguf_checkpoint(path: str | Path) -> GGUFCheckpoint:
-    """Open a Llama GGUF and check it whole; GGUFError (with what to do) if anything is missing or unsupported."""
+    """Open a GGUF and check it whole; GGUFError (with what to do) if anything is missing or unsupported."""
     gf = GGUFFile(path)
     config = hf_config(gf)
-    tensors = llama_tensors(gf, config)
+    layout = gf.check_architecture().gguf
+    assert layout is not None  # check_architecture only finds rows with a GGUF layout
+    tensors = gguf_tensors(gf, config, layout)
     vocab = read_vocabulary(gf)
     if len(vocab.tokens) != config["vocab_size"]:
         raise GGUFError(f"{gf.path}: {len(vocab.tokens)} tokens but a vocabulary size of {config['vocab_size']}.")

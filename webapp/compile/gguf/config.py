@@ -1,19 +1,24 @@
-"""Map a Llama GGUF's metadata to the Hugging Face `config.json` dictionary a LlamaForCausalLM reads."""
+"""Map a GGUF's metadata to the Hugging Face `config.json` dictionary of its family (ARCHITECTURES)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from webapp.compile.gguf.reader import OTHER_BACKEND_HINT, GGUFError, GGUFFile, shortest_float32
+from webapp.compile.architectures import OTHER_BACKEND_HINT
+from webapp.compile.gguf.reader import GGUFError, GGUFFile, shortest_float32
 
-# llama.cpp's default when a Llama GGUF has no llama.rope.freq_base.
+# llama.cpp's default when a GGUF has no <arch>.rope.freq_base.
 DEFAULT_ROPE_THETA = 10000.0
+# Biases llama.cpp loads when present (TENSOR_NOT_REQUIRED) and leaves out when not.
+OPTIONAL_BIASES = ("attn_q", "attn_k", "attn_v", "attn_output")
 
 
 def hf_config(gf: GGUFFile) -> dict[str, Any]:
-    """The Hugging Face config of a Llama GGUF (shapes, norms, rope, special token ids)."""
-    arch = gf.check_architecture()
-    key = f"{arch}."
+    """The Hugging Face config of a GGUF (shapes, norms, rope, special token ids), under its family's names."""
+    row = gf.check_architecture()
+    assert row.gguf is not None
+    key = f"{row.gguf.architecture}."
+    _refuse_rope_scaling(gf, key)
     if gf.get(key + "expert_count", 0):
         raise GGUFError(f"{gf.path} holds a mixture-of-experts model (Mixtral style). {OTHER_BACKEND_HINT}")
     hidden = gf.get_int(key + "embedding_length")
@@ -26,13 +31,9 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
         )
     head_dim = gf.get_int(key + "attention.key_length", default=hidden // n_heads)
     if gf.get_int(key + "attention.value_length", default=head_dim) != head_dim:
-        raise GGUFError(f"{gf.path}: key and value head sizes differ; Llama models use one head size.")
+        raise GGUFError(f"{gf.path}: key and value head sizes differ; {row.name} models use one head size. "
+                        f"{OTHER_BACKEND_HINT}")
     rope_dims = gf.get_int(key + "rope.dimension_count", default=head_dim)
-    if rope_dims != head_dim:
-        raise GGUFError(
-            f"{gf.path}: rotary embedding covers {rope_dims} of {head_dim} head dimensions; "
-            f"partial rotary embeddings are not part of the Llama architecture Hearth compiles."
-        )
     tokens = gf.get_list("tokenizer.ggml.tokens")
     vocab_size = gf.get_int(key + "vocab_size", default=len(tokens))
     embed = gf.tensors.get("token_embd.weight")
@@ -44,8 +45,8 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
             f"vocab {vocab_size} x hidden {hidden}."
         )
     config: dict[str, Any] = {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+        "architectures": [row.hf_architectures[0]],
+        "model_type": row.name,
         "hidden_size": hidden,
         "intermediate_size": gf.get_int(key + "feed_forward_length"),
         "num_attention_heads": n_heads,
@@ -55,15 +56,22 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
         "hidden_act": "silu",
         "rms_norm_eps": shortest_float32(gf.get_float(key + "attention.layer_norm_rms_epsilon")),
         "rope_theta": shortest_float32(gf.get_float(key + "rope.freq_base", DEFAULT_ROPE_THETA)),
-        "rope_scaling": _rope_scaling(gf, key),
+        "rope_scaling": None,
         "max_position_embeddings": gf.get_int(key + "context_length"),
         "vocab_size": vocab_size,
         # llama.cpp's converter drops output.weight when the head shares the embedding matrix.
         "tie_word_embeddings": "output.weight" not in gf.tensors,
-        "attention_bias": "blk.0.attn_q.bias" in gf.tensors,
+        # Any bias makes the family's biased attention; the loader gives zeros for the ones left out.
+        "attention_bias": any(f"blk.{i}.{part}.bias" in gf.tensors for i in range(gf.get_int(key + "block_count"))
+                              for part in OPTIONAL_BIASES),
         "mlp_bias": "blk.0.ffn_up.bias" in gf.tensors,
         "torch_dtype": "float32",
     }
+    if rope_dims != head_dim:  # the family's config reader refuses it where the family has no such thing
+        config["partial_rotary_factor"] = rope_dims / head_dim
+    window = gf.get(key + "attention.sliding_window")
+    if window:
+        config["sliding_window"] = int(window)
     for hf_key, gguf_key in (("bos_token_id", "bos"), ("eos_token_id", "eos"), ("pad_token_id", "padding")):
         value = gf.get(f"tokenizer.ggml.{gguf_key}_token_id")
         if value is not None:
@@ -71,15 +79,13 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
     return config
 
 
-def _rope_scaling(gf: GGUFFile, key: str) -> dict[str, Any] | None:
+def _refuse_rope_scaling(gf: GGUFFile, key: str) -> None:
     if "rope_freqs.weight" in gf.tensors:
         raise GGUFError(
             f"{gf.path} carries rope_freqs.weight (Llama 3.1-style rope scaling), which Hearth's GGUF reader "
-            f"does not convert yet; compile the Hugging Face checkpoint instead."
+            f"does not convert yet; compile the Hugging Face checkpoint instead, or with `--backend mlc-llm`."
         )
     kind = gf.get(key + "rope.scaling.type")
-    if kind in (None, "none"):
-        return None
-    if kind == "linear":
-        return {"rope_type": "linear", "factor": gf.get_float(key + "rope.scaling.factor")}
-    raise GGUFError(f"{gf.path}: rope scaling {kind!r} is not supported by Hearth's GGUF reader (only linear).")
+    if kind not in (None, "none"):
+            raise GGUFError(f"{gf.path}: rope scaling {kind!r} ({key}rope.scaling.type) is not supported by Hearth's "
+                        f"compiler. {OTHER_BACKEND_HINT}")

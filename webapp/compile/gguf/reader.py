@@ -8,15 +8,16 @@ from typing import Any
 import gguf
 import numpy as np
 
+from webapp.compile.architectures import ARCHITECTURES, Architecture, architecture_for_gguf
 from webapp.compile.errors import CompileError
 
 GGUF_MAGIC = b"GGUF"
 # Header: magic (4), version (4), tensor count (8), metadata count (8).
 HEADER_BYTES = 24
-SUPPORTED_ARCHITECTURES = ("llama",)
 OTHER_BACKEND_HINT = (
-    "Hearth's own compiler reads GGUF files of the Llama architecture only; "
-    "for other architectures compile the Hugging Face checkpoint with `hearth compile --backend mlc-llm`."
+    "Hearth's own compiler reads GGUF files of the architectures "
+    f"{', '.join(a.gguf.architecture for a in ARCHITECTURES.values() if a.gguf)}; for others compile the "
+    "Hugging Face checkpoint with `hearth compile --backend mlc-llm`."
 )
 
 
@@ -104,11 +105,12 @@ class GGUFFile:
             raise GGUFError(f"{self.path}: metadata {key} should be an array, found {type(value).__name__}.")
         return value
 
-    def check_architecture(self) -> str:
-        """Return the architecture, or raise a GGUFError naming the way forward when it is unsupported."""
-        arch = self.architecture
-        if arch not in SUPPORTED_ARCHITECTURES:
-            raise GGUFError(f"{self.path} holds a {arch!r} model. {OTHER_BACKEND_HINT}")
+    def check_architecture(self) -> Architecture:
+        """The family's row in ARCHITECTURES, or a GGUFError naming the way forward when there is none."""
+        name = self.architecture
+        arch = architecture_for_gguf(name)
+        if arch is None:
+            raise GGUFError(f"{self.path} holds a {name!r} model. {OTHER_BACKEND_HINT}")
         return arch
 
 

@@ -1,4 +1,4 @@
-"""GGUF Llama tensors as Hugging Face parameters: names, the Q/K row order, float32 values and raw 4-bit blocks."""
+"""GGUF tensors as Hugging Face parameters: names, the Q/K row order, float32 values and raw 4-bit blocks."""
 
 from __future__ import annotations
 
@@ -9,20 +9,9 @@ from typing import Any
 import gguf
 import numpy as np
 
+from webapp.compile.architectures import GGUFLayout
 from webapp.compile.gguf.reader import GGUFError, GGUFFile
 
-# Per-layer GGUF names (after "blk.N.") and their Hugging Face names (after "model.layers.N.").
-_LAYER_NAMES = {
-    "attn_norm": "input_layernorm",
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "ffn_norm": "post_attention_layernorm",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-}
 _GLOBAL_NAMES = {
     "token_embd.weight": "model.embed_tokens.weight",
     "output_norm.weight": "model.norm.weight",
@@ -37,15 +26,18 @@ BLOCK_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "
 QK = 32  # elements per Q4_0, Q4_1 and Q8_0 block
 
 
-def hf_name(gguf_name: str) -> str:
-    """The Hugging Face parameter name of a Llama GGUF tensor; GGUFError for names Llama does not have."""
+def hf_name(gguf_name: str, layout: GGUFLayout) -> str:
+    """The Hugging Face parameter name of a GGUF tensor; GGUFError for names the family does not have."""
     if gguf_name in _GLOBAL_NAMES:
         return _GLOBAL_NAMES[gguf_name]
     match = _LAYER_PATTERN.match(gguf_name)
-    if match and match.group(2) in _LAYER_NAMES:
+    if match and match.group(2) in layout.layer_names:
         layer, part, kind = match.groups()
-        return f"model.layers.{layer}.{_LAYER_NAMES[part]}.{kind}"
-    raise GGUFError(f"tensor {gguf_name!r} is not part of a Llama model; this GGUF holds something else.")
+        return f"model.layers.{layer}.{layout.layer_names[part]}.{kind}"
+    raise GGUFError(
+        f"tensor {gguf_name!r} is not part of a {layout.architecture} model as Hearth's compiler builds it; "
+        f"compile the Hugging Face checkpoint with `hearth compile --backend mlc-llm` instead."
+    )
 
 
 def unpermute_rows(rows: np.ndarray, n_heads: int) -> np.ndarray:
@@ -175,13 +167,13 @@ class GGUFTensor:
         return Q8Blocks(q, scale)
 
 
-def llama_tensors(gf: GGUFFile, config: dict[str, Any]) -> list[GGUFTensor]:
-    """Every tensor of a Llama GGUF under its HF name, checked against the config; GGUFError otherwise."""
+def gguf_tensors(gf: GGUFFile, config: dict[str, Any], layout: GGUFLayout) -> list[GGUFTensor]:
+    """Every tensor of a GGUF under its HF name, checked against the config; GGUFError otherwise."""
     n_heads = config["num_attention_heads"]
     n_kv_heads = config["num_key_value_heads"]
     result = []
     for record in gf.reader.tensors:
-        name = hf_name(record.name)
+        name = hf_name(record.name, layout)
         type_name = record.tensor_type.name
         if type_name not in FLOAT_TYPES + BLOCK_TYPES:
             raise GGUFError(
@@ -189,17 +181,21 @@ def llama_tensors(gf: GGUFFile, config: dict[str, Any]) -> list[GGUFTensor]:
                 f"{', '.join(FLOAT_TYPES + BLOCK_TYPES)}. Pick a GGUF quantized with one of those (e.g. Q4_K_M)."
             )
         heads = None
-        if ".self_attn.q_proj." in name:
+        if layout.permuted_qk and ".self_attn.q_proj." in name:
             heads = n_heads
-        elif ".self_attn.k_proj." in name:
+        elif layout.permuted_qk and ".self_attn.k_proj." in name:
             heads = n_kv_heads
         shape = tuple(int(n) for n in reversed(record.shape.tolist()))
         result.append(GGUFTensor(name, record.name, type_name, shape, record, heads))
-    _check_complete(gf, config, {t.name: t.shape for t in result})
+    _check_complete(gf, config, {t.name: t for t in result}, layout)
     return result
 
 
-def _check_complete(gf: GGUFFile, config: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> None:
+def _check_complete(
+    gf: GGUFFile, config: dict[str, Any], tensors: dict[str, GGUFTensor], layout: GGUFLayout
+) -> None:
+    # The tensors every family here has, separate or fused as the layout stores them; family-specific
+    # ones (q/k norms...) are checked against the model's shapes when it is built.
     hidden, ffn = config["hidden_size"], config["intermediate_size"]
     q_rows = config["num_attention_heads"] * config["head_dim"]
     kv_rows = config["num_key_value_heads"] * config["head_dim"]
@@ -217,19 +213,22 @@ def _check_complete(gf: GGUFFile, config: dict[str, Any], shapes: dict[str, tupl
             p + "self_attn.q_proj.weight": (q_rows, hidden),
             p + "self_attn.k_proj.weight": (kv_rows, hidden),
             p + "self_attn.v_proj.weight": (kv_rows, hidden),
+            p + "self_attn.qkv_proj.weight": (q_rows + 2 * kv_rows, hidden),
             p + "self_attn.o_proj.weight": (hidden, q_rows),
             p + "mlp.gate_proj.weight": (ffn, hidden),
             p + "mlp.up_proj.weight": (ffn, hidden),
+            p + "mlp.gate_up_proj.weight": (2 * ffn, hidden),
             p + "mlp.down_proj.weight": (hidden, ffn),
         })
+    stored = set(layout.layer_names.values())
+    expected = {name: shape for name, shape in expected.items()
+                if not name.startswith("model.layers.") or name.split(".", 3)[3].rsplit(".", 1)[0] in stored}
     for name, shape in expected.items():
-        if name not in shapes:
+        if name not in tensors:
             raise GGUFError(f"{gf.path} is missing the tensor for {name}; the file is incomplete.")
-        if shapes[name] != shape:
+        if tensors[name].shape != shape:
             raise GGUFError(
-                f"{gf.path}: {name} has shape {list(shapes[name])}, but the metadata implies {list(shape)}.")
-    extra = sorted(set(shapes) - set(expected))
-    unexpected = [n for n in extra if not n.endswith(".bias")]
-    if unexpected:
-        raise GGUFError(f"{gf.path} has tensors a Llama model does not: {', '.join(unexpected[:5])}.")
+                f"{gf.path}: tensor {tensors[name].gguf_name} has shape {list(tensors[name].shape)} (rows, columns), "
+                f"but the metadata implies {list(shape)}; the file's metadata and weights disagree."
+            )
 

@@ -20,6 +20,14 @@ _LLAMA3_REGEX = (
 )
 # Qwen2 differs from Llama 3 only in splitting every digit on its own.
 _QWEN2_REGEX = _LLAMA3_REGEX.replace(r"\p{N}{1,3}", r"\p{N}")
+# GPT-4o's (o200k, Phi-4-mini's): words split where case changes, contractions kept on the word.
+_UPPER = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"
+_LOWER = r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"
+_CONTRACTION = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+_GPT4O_REGEX = (
+    rf"[^\r\n\p{{L}}\p{{N}}]?{_UPPER}*{_LOWER}+{_CONTRACTION}|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*{_CONTRACTION}"
+    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
 def _split_then_bytes(regex: str) -> dict[str, Any]:
@@ -48,6 +56,7 @@ PRE_TOKENIZERS: dict[str, PreTokenizer] = {
                     PreTokenizer(_split_then_bytes(_LLAMA3_REGEX), ignore_merges=True)),
     **dict.fromkeys(("dbrx", "smaug-bpe"), PreTokenizer(_split_then_bytes(_LLAMA3_REGEX))),
     **dict.fromkeys(("qwen2", "stablelm2"), PreTokenizer(_split_then_bytes(_QWEN2_REGEX))),
+    "gpt-4o": PreTokenizer(_split_then_bytes(_GPT4O_REGEX)),
 }
 
 

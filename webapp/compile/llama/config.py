@@ -1,4 +1,4 @@
-"""The Llama-family configuration, read from a Hugging Face checkpoint's own config.json."""
+"""The Llama-family configuration (Llama, Qwen2, Qwen3, Mistral, Phi-3), read from a checkpoint's config.json."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ from typing import Any
 
 from webapp.compile.errors import CompileError
 
-# Hugging Face architecture name -> Hearth's name for the family (written as model_type).
-ARCHITECTURES = {
-    "LlamaForCausalLM": "llama",
-    "Qwen2ForCausalLM": "qwen2",
-}
+OTHER_BACKEND = "`hearth compile --backend mlc-llm`"
 # WebLLM runs prefill in chunks of at most this many tokens; the library is compiled for it.
 DEFAULT_PREFILL_CHUNK_SIZE = 1024
 # The KV cache WebLLM allocates is sized by the context window; checkpoints often claim 32k+
@@ -28,7 +24,9 @@ class ConfigError(CompileError):
 class LlamaConfig:
     """Every number the Llama-family model definition needs, checked for consistency."""
 
-    model_type: str  # family: "llama" or "qwen2" (Qwen2 is Llama with q/k/v biases)
+    # family: "llama"; "qwen2" (Llama with q/k/v biases), "qwen3" (with q/k norms), "mistral" (with a
+    # sliding window), "phi3" (q/k/v and gate/up stored fused, rotary embedding over part of each head)
+    model_type: str
     hidden_size: int  # width of the residual stream
     intermediate_size: int  # width of the SwiGLU MLP's hidden layer
     num_hidden_layers: int  # number of decoder blocks
@@ -44,11 +42,13 @@ class LlamaConfig:
     o_proj_bias: bool  # the attention output projection carries a bias (Llama attention_bias=true)
     context_window_size: int  # default KV-cache length WebLLM allocates (a runtime setting)
     prefill_chunk_size: int  # most tokens one prefill call takes (compiled into the library)
+    qk_norm: bool = False  # an RMSNorm over each query and key head before rotary embedding (Qwen3)
+    rotary_dim: int | None = None  # leading dimensions of each head the rotary embedding turns; None: all
 
     @property
-    def architecture_name(self) -> str:
-        """The Hugging Face architecture this configuration came from."""
-        return next(name for name, family in ARCHITECTURES.items() if family == self.model_type)
+    def rotary_dimensions(self) -> int:
+        """How many leading dimensions of each q/k head are rotated (Phi-4-mini: 3/4 of them)."""
+        return self.rotary_dim or self.head_dim
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as JSON-ready data (mlc-chat-config.json's model_config)."""
@@ -70,19 +70,6 @@ def _field(raw: dict[str, Any], name: str, kind: type, default: Any = None) -> A
     return value
 
 
-def _architecture(raw: dict[str, Any]) -> str:
-    architectures = raw.get("architectures")
-    if not isinstance(architectures, list) or not architectures:
-        raise ConfigError("config.json has no 'architectures' list, so the model family is unknown")
-    for name in architectures:
-        if name in ARCHITECTURES:
-            return ARCHITECTURES[name]
-    raise ConfigError(
-        f"unsupported architecture {', '.join(map(str, architectures))}: Hearth's compiler handles "
-        f"{', '.join(ARCHITECTURES)}; for others use `hearth compile --backend mlc-llm`"
-    )
-
-
 def _rope_scaling(raw: dict[str, Any]) -> dict[str, Any] | None:
     scaling = raw.get("rope_scaling")
     if scaling is None:
@@ -91,7 +78,10 @@ def _rope_scaling(raw: dict[str, Any]) -> dict[str, Any] | None:
     if kind in (None, "default"):
         return None
     if kind != "llama3":
-        raise ConfigError(f"config.json: rope_scaling type {kind!r} is not supported (only 'llama3')")
+        raise ConfigError(
+            f"config.json: rope_scaling type {kind!r} is not supported by Hearth's compiler (it does 'llama3'); "
+            f"use {OTHER_BACKEND}"
+        )
     keys = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
     missing = [key for key in keys if not isinstance(scaling.get(key), (int, float))]
     if missing:
@@ -99,16 +89,52 @@ def _rope_scaling(raw: dict[str, Any]) -> dict[str, Any] | None:
     return {"rope_type": "llama3", **{key: float(scaling[key]) for key in keys}}
 
 
-def config_from_hf(
+def _refuse_unsupported(raw: dict[str, Any]) -> None:
+    # Features of some checkpoints of these families that the model definition does not have.
+    for key in ("num_experts", "num_local_experts", "n_routed_experts"):
+        if isinstance(raw.get(key), int) and raw[key] > 0:
+            raise ConfigError(
+                f"config.json: {key}={raw[key]} makes this a mixture-of-experts model, which Hearth's compiler "
+                f"does not build; use {OTHER_BACKEND}"
+            )
+    if raw.get("use_sliding_window"):
+        raise ConfigError(
+            f"config.json: use_sliding_window=true is not supported by Hearth's compiler; use {OTHER_BACKEND}"
+        )
+
+
+def _sliding_window(raw: dict[str, Any], model_type: str) -> int | float:
+    # Mistral and Phi-3 attend to the last sliding_window positions only; null means all of them.
+    window = raw.get("sliding_window") if model_type in ("mistral", "phi3") else None
+    if window is None:
+        return math.inf
+    if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
+        raise ConfigError(f"config.json: 'sliding_window' must be a positive integer or null, not {window!r}")
+    return window
+
+
+def _rotary_dim(raw: dict[str, Any], model_type: str, head_dim: int) -> int | None:
+    factor = raw.get("partial_rotary_factor", 1.0)
+    if factor == 1.0:
+        return None
+    rotary = int(head_dim * factor) if isinstance(factor, (int, float)) and model_type == "phi3" else 0
+    if rotary <= 0 or rotary % 2:
+        raise ConfigError(
+            f"config.json: partial_rotary_factor={factor!r} is not supported for {model_type} by Hearth's compiler; "
+            f"use {OTHER_BACKEND}"
+        )
+    return rotary
+
+
+def read_llama_config(
     raw: dict[str, Any],
     *,
+    model_type: str,
     context_window_size: int | None = None,
     prefill_chunk_size: int | None = None,
 ) -> LlamaConfig:
-    """Build a checked LlamaConfig from a parsed Hugging Face config.json."""
-    if not isinstance(raw, dict):
-        raise ConfigError("config.json must hold a JSON object")
-    model_type = _architecture(raw)
+    """Build a checked LlamaConfig from a parsed Hugging Face config.json of the family `model_type`."""
+    _refuse_unsupported(raw)
     hidden_act = raw.get("hidden_act", "silu")
     if hidden_act != "silu":
         raise ConfigError(f"config.json: hidden_act {hidden_act!r} is not supported (Llama-family models use 'silu')")
@@ -125,7 +151,14 @@ def config_from_hf(
     if head_dim % 2:
         raise ConfigError(f"config.json: head_dim ({head_dim}) must be even for rotary embeddings")
     max_positions = _field(raw, "max_position_embeddings", int)
-    context = context_window_size or min(max_positions, DEFAULT_CONTEXT_WINDOW_SIZE)
+    window = _sliding_window(raw, model_type)
+    context = context_window_size or min(max_positions, DEFAULT_CONTEXT_WINDOW_SIZE, window)
+    if context > window:
+        raise ConfigError(
+            f"config.json: sliding_window={raw['sliding_window']} is shorter than the context window of {context}; "
+            f"Hearth's compiler attends over the whole context, which is the same only within the window: "
+            f"use --context-window {raw['sliding_window']} or less, or {OTHER_BACKEND}"
+        )
     chunk = min(prefill_chunk_size or DEFAULT_PREFILL_CHUNK_SIZE, context)
     attention_bias = bool(raw.get("attention_bias", False))
     rope_theta = _field(raw, "rope_theta", float, 10000.0)
@@ -144,9 +177,11 @@ def config_from_hf(
         rope_theta=rope_theta,
         rope_scaling=_rope_scaling(raw),
         tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
-        # Qwen2 always has q/k/v biases and no o_proj bias; Llama's attention_bias covers all four.
+        # Qwen2 always has q/k/v biases and no o_proj bias; elsewhere attention_bias covers all four.
         attention_bias=model_type == "qwen2" or attention_bias,
-        o_proj_bias=model_type == "llama" and attention_bias,
+        o_proj_bias=model_type != "qwen2" and attention_bias,
         context_window_size=context,
         prefill_chunk_size=chunk,
+        qk_norm=model_type == "qwen3",
+        rotary_dim=_rotary_dim(raw, model_type, head_dim),
     )

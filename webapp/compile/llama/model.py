@@ -38,12 +38,19 @@ class LlamaAttention(nn.Module):
         self.o_proj = nn.Linear(
             self.num_heads * self.head_dim, config.hidden_size, bias=config.o_proj_bias, dtype=dtype
         )
+        if config.qk_norm:
+            self.q_norm = nn.RMSNorm(self.head_dim, -1, config.rms_norm_eps, bias=False, dtype=dtype)
+            self.k_norm = nn.RMSNorm(self.head_dim, -1, config.rms_norm_eps, bias=False, dtype=dtype)
+        self.qk_norm = config.qk_norm
 
     def forward(self, hidden_states: Tensor, kv_cache: PagedKVCache, layer_id: int) -> Tensor:
         batch, seq_len, _ = hidden_states.shape
         heads, kv_heads, head_dim = self.num_heads, self.num_kv_heads, self.head_dim
         # [batch, seq, (heads + 2 * kv_heads) * head_dim] -> one row per q, k and v head
         qkv = op.reshape(self.qkv_proj(hidden_states), (batch, seq_len, heads + 2 * kv_heads, head_dim))
+        if self.qk_norm:  # each query and key head normalised on its own, before the cache rotates it
+            q, k, v = op.split(qkv, [heads, heads + kv_heads], axis=2)
+            qkv = op.concat([self.q_norm(q), self.k_norm(k), v], dim=2)
         # The cache rotates q and k, appends k and v for this layer, and attends over the sequence.
         attended = kv_cache.attention_with_fused_qkv(layer_id, qkv, heads, sm_scale=head_dim**-0.5)
         return self.o_proj(op.reshape(attended, (batch, seq_len, heads * head_dim)))
@@ -159,7 +166,7 @@ class LlamaForCausalLM(nn.Module):
             rope_theta=config.rope_theta,
             rope_scaling=config.rope_scaling or {},
             rope_ext_factors=relax.prim_value(0),
-            rotary_dim=config.head_dim,
+            rotary_dim=config.rotary_dimensions,
             enable_disaggregation=False,
             dtype=self.dtype,
             target=tvm.target.Target.current(allow_none=False),

@@ -1,0 +1,70 @@
+"""What Hearth's compiler does not build is refused by name, naming the mlc-llm backend, before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.tinycheckpoint import write_tiny_checkpoint
+from tests.tinygguf import write_tiny_gguf
+
+QWEN2 = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}
+QWEN3 = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3"}
+
+# name -> (config.json overrides, GGUF tensors left out, GGUF metadata, the message)
+GGUF_CASES = {
+    "qwen2-moe": (QWEN2, (), {"expert_count": 4}, r"mixture-of-experts.*--backend mlc-llm"),
+    "qwen2-yarn": (QWEN2, (), {"rope__scaling__type": "yarn"},
+                   r"rope scaling 'yarn' \(qwen2\.rope\.scaling\.type\).*--backend mlc-llm"),
+    "qwen2-ffn-mismatch": (QWEN2, (), {"feed_forward_length": 192},
+                           r"tensor blk\.0\.ffn_gate\.weight has shape \[160, 64\].*metadata implies \[192, 64\]"),
+    "qwen2-head-mismatch": (QWEN2, (), {"attention__head_count_kv": 4},
+                            r"tensor blk\.0\.attn_k\.weight has shape \[32, 64\].*metadata implies \[64, 64\]"),
+    "qwen3-missing-norm": (QWEN3, ("blk.1.attn_k_norm.weight",), {},
+                           r"has no tensor model\.layers\.1\.self_attn\.k_norm\.weight.*--backend mlc-llm"),
+}  # fmt: skip
+# name -> (config.json overrides, the message)
+HF_CASES = {
+    "moe": ({"num_local_experts": 8}, r"num_local_experts=8 makes this a mixture-of-experts model.*--backend mlc-llm"),
+    "yarn": ({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, r"rope_scaling type 'yarn'.*--backend mlc-llm"),
+    "unknown-family": ({"architectures": ["GPTNeoXForCausalLM"]}, r"unsupported architecture GPTNeoX.*mlc-llm"),
+    "mistral-window": ({"architectures": ["MistralForCausalLM"], "sliding_window": 64},
+                       r"sliding_window=64 is shorter than the context window of 128.*--context-window 64"),
+}  # fmt: skip
+
+
+def _refused(source: Path, output: Path, pattern: str, **options: int) -> None:
+    from webapp.compile.errors import CompileError
+    from webapp.compile.pipeline import compile_model, default_quantization
+
+    with pytest.raises(CompileError, match=pattern):
+        compile_model(source, default_quantization(source), output / "tiny", **options)
+    assert not output.exists() or not any(output.iterdir()), "a refused compile wrote something"
+
+
+@pytest.mark.parametrize("case", GGUF_CASES)
+def test_unsupported_gguf_is_refused_by_name(case: str, tmp_path: Path) -> None:
+    overrides, drop, metadata, pattern = GGUF_CASES[case]
+    directory = write_tiny_checkpoint(tmp_path / "checkpoint", **overrides)
+    gguf_path = write_tiny_gguf(directory, tmp_path / "tiny.gguf", drop=drop, **metadata)
+    _refused(gguf_path, tmp_path / "models", pattern)
+
+
+@pytest.mark.parametrize("case", HF_CASES)
+def test_unsupported_checkpoint_is_refused_by_name(case: str, tmp_path: Path) -> None:
+    overrides, pattern = HF_CASES[case]
+    directory = write_tiny_checkpoint(tmp_path / "checkpoint", **overrides)
+    _refused(directory, tmp_path / "models", pattern, context_window_size=128)
+
+
+def test_checkpoint_missing_a_norm_names_it(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    directory = write_tiny_checkpoint(tmp_path / "checkpoint", **QWEN3)
+    weights = load_file(str(directory / "model.safetensors"))
+    del weights["model.layers.0.self_attn.q_norm.weight"]
+    save_file(weights, str(directory / "model.safetensors"))
+    assert json.loads((directory / "config.json").read_text())["model_type"] == "qwen3"
+    _refused(directory, tmp_path / "models", r"has no tensor model\.layers\.0\.self_attn\.q_norm\.weight")

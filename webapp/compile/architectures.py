@@ -1,0 +1,167 @@
+"""The model families Hearth's compiler builds (ARCHITECTURES), one row each, as mlc-llm keeps its MODELS.
+
+A row says how to read the family's config (Hugging Face config.json, or a GGUF's metadata through
+its GGUFLayout), which model definition to build, how checkpoint tensors map onto its parameters,
+the numpy reference it is checked against, and its chat format when nothing else says. Adding a
+family is one module plus one row; everything else looks the family up here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from webapp.compile.errors import CompileError
+from webapp.compile.llama.config import ConfigError, LlamaConfig, read_llama_config
+from webapp.compile.llama.loader import hf_sources as llama_hf_sources
+
+if TYPE_CHECKING:
+    from tvm.relax.frontend import nn
+
+OTHER_BACKEND_HINT = "Compile it with `hearth compile --backend mlc-llm` (the official compiler) instead."
+# GGUF per-layer tensor names (after "blk.N.") -> Hugging Face names (after "model.layers.N."), as
+# llama.cpp's convert_hf_to_gguf.py writes them for every Llama-like family.
+LLAMA_LAYER_NAMES = {
+    "attn_norm": "input_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_norm": "post_attention_layernorm",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+
+# Phi-3's GGUF names: q/k/v in one attn_qkv tensor, gate/up in one ffn_up tensor (gate rows first).
+PHI3_LAYER_NAMES = {
+    "attn_norm": "input_layernorm",
+    "attn_qkv": "self_attn.qkv_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_norm": "post_attention_layernorm",
+    "ffn_up": "mlp.gate_up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+
+
+@dataclass(frozen=True)
+class GGUFLayout:
+    """How llama.cpp writes one family into a GGUF file."""
+
+    architecture: str  # general.architecture, also the prefix of its metadata keys
+    layer_names: dict[str, str] = field(default_factory=lambda: dict(LLAMA_LAYER_NAMES))
+    # convert_hf_to_gguf.py reorders q/k rows for ggml's interleaved ("normal") rope in Llama
+    # files only; families ggml runs with NEOX rope (Qwen2, Qwen3, Gemma...) keep HF's row order.
+    permuted_qk: bool = False
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One model family: everything the pipeline needs to compile and check it."""
+
+    name: str  # model_type in mlc-chat-config.json
+    hf_architectures: tuple[str, ...]  # config.json "architectures" values of this family
+    read_config: Callable[..., Any]  # (config.json dict, model_type=, context_window_size=, prefill_chunk_size=)
+    config_class: type  # the dataclass read_config returns; mlc-chat-config.json's model_config rebuilds it
+    model: Callable[[Any, str], nn.Module]  # (config, dtype) -> the float model definition
+    hf_sources: Callable[[str], list[str]]  # model parameter -> checkpoint tensors it is made of
+    reference: Callable[[Any, dict[str, np.ndarray]], Any]  # (config, float weights) -> numpy model
+    gguf: GGUFLayout | None  # None: Hearth reads no GGUF of this family
+    # Chat format when "auto" finds none in the GGUF or by the tokenizer's special tokens (chat_config.py).
+    conv_template: str = "LM"
+
+
+def _llama_model(config: LlamaConfig, dtype: str) -> nn.Module:
+    from webapp.compile.llama.model import LlamaForCausalLM
+
+    return LlamaForCausalLM(config, dtype)
+
+
+def _llama_reference(config: LlamaConfig, weights: dict[str, np.ndarray]) -> Any:
+    from webapp.compile.reference import ReferenceLlama
+
+    return ReferenceLlama(config, weights)
+
+
+def _as_stored(name: str) -> list[str]:
+    # Checkpoints that store each parameter under the model's own name, fused projections included.
+    return [name]
+
+
+def _llama_family(
+    name: str, hf: str, gguf: GGUFLayout | None, hf_sources: Callable[[str], list[str]] = llama_hf_sources
+) -> Architecture:
+    return Architecture(
+        name=name, hf_architectures=(hf,), read_config=read_llama_config, config_class=LlamaConfig,
+        model=_llama_model, hf_sources=hf_sources, reference=_llama_reference, gguf=gguf,
+    )
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    arch.name: arch
+    for arch in (
+        _llama_family("llama", "LlamaForCausalLM", GGUFLayout("llama", permuted_qk=True)),
+        # Qwen2 is Llama with q/k/v biases, Qwen3 Llama with q/k norms (read_llama_config sets them).
+        _llama_family("qwen2", "Qwen2ForCausalLM", GGUFLayout("qwen2")),
+        _llama_family("qwen3", "Qwen3ForCausalLM", GGUFLayout("qwen3", {
+            **LLAMA_LAYER_NAMES, "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
+        })),  # fmt: skip
+        # Mistral is Llama with sliding-window attention; llama.cpp writes its GGUFs as "llama" ones.
+        _llama_family("mistral", "MistralForCausalLM", None),
+        # Phi-3 stores q/k/v and gate/up fused already, as model.py computes them; the GGUF too.
+        _llama_family("phi3", "Phi3ForCausalLM", GGUFLayout("phi3", PHI3_LAYER_NAMES), _as_stored),
+    )
+}
+
+
+def supported_names() -> str:
+    """The Hugging Face architecture names Hearth compiles, for messages."""
+    return ", ".join(name for arch in ARCHITECTURES.values() for name in arch.hf_architectures)
+
+
+def architecture(model_type: str) -> Architecture:
+    """The row of a model_type (as a compiled model's config records it)."""
+    try:
+        return ARCHITECTURES[model_type]
+    except KeyError:
+        known = ", ".join(ARCHITECTURES)
+        raise CompileError(f"unknown model type {model_type!r}: Hearth's compiler knows {known}") from None
+
+
+def architecture_for_hf(raw: dict[str, Any]) -> Architecture:
+    """The row for a Hugging Face config.json, by its "architectures" list."""
+    names = raw.get("architectures")
+    if not isinstance(names, list) or not names:
+        raise ConfigError("config.json has no 'architectures' list, so the model family is unknown")
+    for arch in ARCHITECTURES.values():
+        if any(name in arch.hf_architectures for name in names):
+            return arch
+    raise ConfigError(
+        f"unsupported architecture {', '.join(map(str, names))}: Hearth's compiler handles "
+        f"{supported_names()}. {OTHER_BACKEND_HINT}"
+    )
+
+
+def architecture_for_gguf(gguf_architecture: str) -> Architecture | None:
+    """The row whose GGUF files say general.architecture = gguf_architecture, if any."""
+    return next((a for a in ARCHITECTURES.values() if a.gguf and a.gguf.architecture == gguf_architecture), None)
+
+
+def config_from_hf(
+    raw: dict[str, Any], *, context_window_size: int | None = None, prefill_chunk_size: int | None = None
+) -> Any:
+    """The checked configuration of a parsed Hugging Face config.json, read by its family's reader."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config.json must hold a JSON object")
+    arch = architecture_for_hf(raw)
+    return arch.read_config(
+        raw, model_type=arch.name, context_window_size=context_window_size, prefill_chunk_size=prefill_chunk_size
+    )
+
+
+def config_from_dict(model_config: dict[str, Any]) -> Any:
+    """A configuration back from its to_dict() (mlc-chat-config.json's model_config)."""
+    return architecture(str(model_config.get("model_type"))).config_class(**model_config)
