@@ -24,7 +24,7 @@ export class ChatSettings {
   #defaults = {};
   #hooks;
 
-  /** hooks: onSaved(conversation), startPreset(preset), selectedModelId(), modelName(id), notify(text, kind). */
+  /** hooks: onSaved(conversation), startPreset(preset), selectedModelId(), modelName(id). */
   constructor({ chat, store, presets, hooks }) {
     this.#chat = chat;
     this.#store = store;

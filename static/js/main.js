@@ -62,7 +62,6 @@ const settings = new ChatSettings({
     },
     selectedModelId: () => picker.selected?.id ?? null,
     modelName,
-    notify: showNotice,
   },
 });
 

@@ -6,8 +6,6 @@
 
 import { createRuntime } from "./runtimes/index.js";
 
-export const STATES = ["idle", "loading", "ready", "generating", "error"];
-
 export class Session {
   #state = { name: "idle", entry: null, progress: null, error: null, contextWindow: null, defaults: null };
   #listeners = new Set();
