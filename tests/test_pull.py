@@ -16,23 +16,33 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import LiveServer
-from tests.fakemodel import write_fake_model
+from tests.fakemodel import fake_library, write_fake_model
+from tests.support.hub_mirror import file_mirror, without_libraries
 from tests.support.slow_network import slow_shards
 from webapp.cli import main
 from webapp.mlc.manifest import load_manifest, update_manifest
+from webapp.prebuilt import prebuilt_libraries
+from webapp.pull import PullError, hub_source
+from webapp.pull import pull as pull_source
 from webapp.settings import Settings
 
 MODEL_ID = "Tiny-Llama-q4f32_1"
 ORG_ID = "mlc-ai/Org-Model-q4f32_1-MLC"
+LISTED_ID = "mlc-ai/SmolLM2-360M-Instruct-q4f32_1-MLC"  # in WebLLM's prebuilt list; ORG_ID is not
+
+
+def write_org_model(models_dir: Path, repo_id: str) -> None:
+    """A fake model under an organisation, its library inside its directory."""
+    org, name = repo_id.split("/")
+    write_fake_model(models_dir / org, model_id=name)
+    (models_dir / org / "libs" / f"{name}.wasm").rename(models_dir / org / name / f"{name}.wasm")
+    (models_dir / org / "libs").rmdir()
 
 
 @pytest.fixture
 def source(tmp_path: Path, models_dir: Path) -> Iterator[LiveServer]:
     """The Hearth pulled from: the standard fake model, and one under an organisation."""
-    write_fake_model(models_dir / "mlc-ai", model_id=ORG_ID.split("/")[1])
-    org_lib = models_dir / "mlc-ai" / "libs" / f"{ORG_ID.split('/')[1]}.wasm"
-    org_lib.rename(models_dir / "mlc-ai" / ORG_ID.split("/")[1] / org_lib.name)
-    (models_dir / "mlc-ai" / "libs").rmdir()
+    write_org_model(models_dir, ORG_ID)
     with LiveServer(Settings(data_dir=tmp_path / "data", models_dir_override=models_dir)) as server:
         yield server
 
@@ -133,6 +143,61 @@ def test_a_pull_by_url_of_a_model_directory(source: LiveServer, tmp_path: Path) 
     code, output = pull(f"{source.url}/models/{ORG_ID}/resolve/main/", "--models-dir", str(dest))
     assert code == 0, output
     assert (dest / ORG_ID / "mlc-chat-config.json").is_file()
+
+
+# ---- a Hub MLC repository, which holds no library: WebLLM's prebuilt list names it ----
+
+
+@pytest.fixture
+def hub_repos(tmp_path: Path) -> Iterator[LiveServer]:
+    """Two MLC repositories served as the Hub serves mlc-ai's: without their libraries."""
+    models = tmp_path / "hub-models"
+    for repo_id in (LISTED_ID, ORG_ID):
+        write_org_model(models, repo_id)
+    with LiveServer(Settings(data_dir=tmp_path / "data", models_dir_override=models), wrap=without_libraries) as hub:
+        yield hub
+
+
+def test_a_hub_repo_gets_the_library_webllms_prebuilt_list_names(hub_repos: LiveServer, tmp_path: Path) -> None:
+    listed = prebuilt_libraries()[LISTED_ID]
+    lib_path = listed.split("://", 1)[1].split("/", 1)[1]  # the list's URL, less its scheme and host
+    mirror_root = tmp_path / "lib-mirror"
+    (mirror_root / lib_path).parent.mkdir(parents=True)
+    (mirror_root / lib_path).write_bytes(fake_library())
+    with file_mirror(mirror_root) as (mirror, asked):
+        # The whole list, each library's host replaced by the loopback mirror (tests cannot reach GitHub).
+        libraries = {repo: f"{mirror}/{url.split('://', 1)[1].split('/', 1)[1]}"
+                     for repo, url in prebuilt_libraries().items()}
+        dest = tmp_path / "dest-models"
+        result = pull_source(hub_source(LISTED_ID, f"{hub_repos.url}/models", libraries=libraries), dest)
+    assert asked == [f"/{lib_path}"]
+    pulled = dest.joinpath(*LISTED_ID.split("/"))
+    assert result.path == str(pulled) and (pulled / listed.rsplit("/", 1)[1]).read_bytes() == fake_library()
+    src = hub_repos.settings.models_dir.joinpath(*LISTED_ID.split("/"))
+    assert {n: b for n, b in files_of(pulled).items() if not n.endswith(".wasm")} == {
+        n: b for n, b in files_of(src).items() if not n.endswith(".wasm")}
+    with LiveServer(Settings(data_dir=tmp_path / "d2", models_dir_override=dest)) as second:
+        import httpx
+
+        [entry] = httpx.get(f"{second.url}/models/index.json").json()["models"]
+        assert entry["id"] == LISTED_ID and entry["model_lib_url"].endswith(listed.rsplit("/", 1)[1])
+
+
+def test_a_hub_repo_the_prebuilt_list_lacks_needs_lib_url(hub_repos: LiveServer, tmp_path: Path) -> None:
+    dest = tmp_path / "dest-models"
+    code, output = pull(ORG_ID, "--endpoint", f"{hub_repos.url}/models", "--models-dir", str(dest))
+    assert code == 1 and "holds no model library" in output and "--lib-url" in output
+    assert not dest.exists()
+    with pytest.raises(PullError, match="prebuilt list has no entry"):
+        hub_source(LISTED_ID, f"{hub_repos.url}/models", libraries={})
+
+
+def test_an_unreachable_library_host_is_one_clear_message(hub_repos: LiveServer, tmp_path: Path) -> None:
+    dest = tmp_path / "dest-models"
+    code, output = pull(ORG_ID, "--endpoint", f"{hub_repos.url}/models", "--models-dir", str(dest),
+                        "--lib-url", "http://127.0.0.1:9/libs/Org-Model.wasm")
+    assert code == 1 and "cannot fetch http://127.0.0.1:9/libs/Org-Model.wasm" in output, output
+    assert "run the pull again" in output and not (dest / ORG_ID).exists()
 
 
 # ---- killed and resumed; a full disk ----

@@ -190,7 +190,8 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
               help="Hub-compatible endpoint: another Hearth (http://host:8000/models) or a mirror "
                    "[default: HF_ENDPOINT, else https://huggingface.co].")
 @click.option("--revision", default="main", show_default=True, help="Branch or commit sha to pull.")
-@click.option("--lib-url", help="URL of the model library (.wasm), when the repository does not hold it.")
+@click.option("--lib-url", help="URL of the model library (.wasm), when neither the repository nor "
+                                 "WebLLM's prebuilt list has it.")
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HEARTH_MODELS_DIR",
               help="Directory of hosted models [default: <user data dir>/models, where `hearth serve` looks].")
 @click.option("--force", is_flag=True, help="Replace a different model that has the same id.")

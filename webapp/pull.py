@@ -17,8 +17,8 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from webapp.catalog import RESERVED_NAMES
 from webapp.hosting import SAFE_FILE_NAME
 from webapp.mlc.files import REPO_ID_PATTERN
 from webapp.mlc.manifest import load_manifest, update_manifest
+from webapp.prebuilt import PrebuiltListError, prebuilt_libraries
 from webapp.validation import validate_dir
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -90,8 +91,18 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def hub_source(repo_id: str, endpoint: str | None = None, revision: str = "main", lib_url: str | None = None) -> Source:
-    """List a repository on the Hub or a Hub-compatible endpoint (another Hearth: http://host/models)."""
+def hub_source(repo_id: str, endpoint: str | None = None, revision: str = "main", lib_url: str | None = None,
+               libraries: Mapping[str, str] | None = None) -> Source:
+    """List a repository on the Hub or a Hub-compatible endpoint (another Hearth: http://host/models).
+
+    The library is lib_url when given, else the repository's own .wasm, else the one the prebuilt
+    list names (libraries: repo id → library URL; WebLLM's vendored list when None).
+    """
+    return _with_library(_listing(repo_id, endpoint, revision), lib_url, libraries)
+
+
+def _listing(repo_id: str, endpoint: str | None, revision: str) -> Source:
+    """The repository's files at one commit, as its endpoint lists them."""
     import httpx2  # huggingface-hub 2.x's HTTP client: its transport errors are not OSErrors
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import (
@@ -132,9 +143,29 @@ def hub_source(repo_id: str, endpoint: str | None = None, revision: str = "main"
         sha256 = entry.lfs.sha256 if entry.lfs else None
         files.append(RemoteFile(name, entry.size, f"{endpoint}/{repo_id}/resolve/{info.sha}/{name}", sha256,
                                 None if entry.lfs else entry.blob_id))
-    if lib_url:
-        files.append(RemoteFile(lib_url.rstrip("/").rsplit("/", 1)[-1], -1, lib_url))
     return Source(repo_id, info.sha, tuple(files), build_hf_headers(token=None, library_name="hearth"))
+
+
+def _with_library(source: Source, lib_url: str | None, libraries: Mapping[str, str] | None) -> Source:
+    """source with its model library: lib_url when given, else its own .wasm, else the prebuilt list's."""
+    if lib_url is None:
+        if any(remote.name.endswith(".wasm") for remote in source.files):
+            return source
+        lib_url = _prebuilt_library(source.repo_id, libraries)
+    library = RemoteFile(lib_url.rstrip("/").rsplit("/", 1)[-1], -1, lib_url)
+    return replace(source, files=(*source.files, library))
+
+
+def _prebuilt_library(repo_id: str, libraries: Mapping[str, str] | None) -> str:
+    # A Hub MLC repository holds no library: WebLLM's prebuilt list (the version the page runs) names it.
+    try:
+        listed = prebuilt_libraries() if libraries is None else libraries
+    except PrebuiltListError as exc:
+        raise PullError(f"{repo_id} holds no model library (.wasm), and {exc}") from None
+    if repo_id not in listed:
+        raise PullError(f"{repo_id} holds no model library (.wasm) and WebLLM's prebuilt list has no entry for it: "
+                        "give the URL of its library with --lib-url")
+    return listed[repo_id]
 
 
 def url_source(url: str, lib_url: str | None = None) -> Source:
@@ -151,9 +182,11 @@ def url_source(url: str, lib_url: str | None = None) -> Source:
     last: PullError | None = None
     for base, repo in candidates:
         try:
-            return hub_source(repo, base, revision or "main", lib_url)
+            listed = _listing(repo, base, revision or "main")
         except PullError as exc:
             last = exc
+            continue
+        return _with_library(listed, lib_url, None)
     assert last is not None
     raise last
 
@@ -191,6 +224,9 @@ def pull(source: Source, models_dir: Path, force: bool = False, progress: Progre
                 if digests:
                     hashed[remote.name] = digests
         _finish(source, staging, target, hashed)
+    except httpx.TransportError as exc:  # the host went away, or never answered (a --lib-url or prebuilt library)
+        raise PullError(f"cannot fetch {exc.request.url} ({_first_line(exc)}): check the network and that the host "
+                        f"is up, then run the pull again; finished files are kept in {staging}") from None
     except OSError as exc:
         raise PullError(f"cannot write into {models_dir} ({exc.strerror or exc}): free some space or fix its "
                         f"permissions, then run the pull again; finished files are kept in {staging}") from None
