@@ -78,7 +78,7 @@ def test_hostile_display_names_are_escaped(client: TestClient, models_dir: Path)
         assert not [tag for tag, _ in tags(response.text) if tag == "img"]
         assert all(attrs.get("onerror") is None for _, attrs in tags(response.text))
         assert [attrs.get("src") for tag, attrs in tags(response.text) if tag == "script"] == [
-            "/static/vendor/htmx.min.js", "/static/js/shell.js"]
+            "/static/vendor/htmx.min.js", "/static/js/shell.js", "/static/js/copy-buttons.js"]
 
 
 def test_check_validates_a_hosted_model_and_catches_a_corrupted_shard(client: TestClient, models_dir: Path) -> None:
