@@ -170,7 +170,8 @@ def test_a_hub_repo_gets_the_library_webllms_prebuilt_list_names(hub_repos: Live
                      for repo, url in prebuilt_libraries().items()}
         dest = tmp_path / "dest-models"
         result = pull_source(hub_source(LISTED_ID, f"{hub_repos.url}/models", libraries=libraries), dest)
-    assert asked == [f"/{lib_path}"]
+        again = pull_source(hub_source(LISTED_ID, f"{hub_repos.url}/models", libraries=libraries), dest)
+    assert asked == [f"/{lib_path}"] and result.changed and not again.changed  # the second pull: nothing to do
     pulled = dest.joinpath(*LISTED_ID.split("/"))
     assert result.path == str(pulled) and (pulled / listed.rsplit("/", 1)[1]).read_bytes() == fake_library()
     src = hub_repos.settings.models_dir.joinpath(*LISTED_ID.split("/"))

@@ -25,7 +25,7 @@ from typing import Any
 from webapp.catalog import RESERVED_NAMES
 from webapp.hosting import SAFE_FILE_NAME
 from webapp.mlc.files import REPO_ID_PATTERN
-from webapp.mlc.manifest import load_manifest, update_manifest
+from webapp.mlc.manifest import FileRecord, load_manifest, update_manifest
 from webapp.prebuilt import PrebuiltListError, prebuilt_libraries
 from webapp.validation import validate_dir
 
@@ -241,8 +241,18 @@ def _same_model(commit: str, source: Source, target: Path) -> bool:
     if commit == source.commit:
         return True
     manifest = load_manifest(target)
-    mine = {r.path: r.sha256 for r in manifest.files} if manifest else {}
-    return all(f.sha256 and mine.get(f.name) == f.sha256 for f in source.files) and len(mine) == len(source.files)
+    mine = {r.path: r for r in manifest.files} if manifest else {}
+    return len(mine) == len(source.files) and all(_same_file(mine.get(f.name), f) for f in source.files)
+
+
+def _same_file(record: FileRecord | None, remote: RemoteFile) -> bool:
+    # The Hub lists a sha256 for LFS files and a git blob id for the rest; a library from a URL
+    # (--lib-url or the prebuilt list) has no hash to compare, and its name carries its version.
+    if record is None:
+        return False
+    if remote.sha256 or remote.git_sha1:
+        return remote.sha256 in (None, record.sha256) and remote.git_sha1 in (None, record.git_sha1)
+    return remote.size < 0
 
 
 class _Hasher:
