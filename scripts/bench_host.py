@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakemodel import write_fake_model  # noqa: E402 - after the path is set
+from tests.support.front_servers import free_port, wait_for_port  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 
 HEARTH = [sys.executable, "-m", "webapp"]
@@ -37,22 +37,6 @@ NGINX = "/usr/sbin/nginx"
 MB = 1_000_000
 MODEL = "Bench-q0f32"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listened on {port} within {timeout} s")
 
 
 def peak_rss(pids: list[int]) -> int:
@@ -145,8 +129,8 @@ class Servers:
         prefix.mkdir()
         self.nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(nginx_conf(self.models, self.nginx_port,
                                        prefix)), "-e", "stderr", "-g", "daemon off;"])
-        wait_for(self.hearth_port)
-        wait_for(self.nginx_port)
+        wait_for_port(self.hearth_port, timeout=120)
+        wait_for_port(self.nginx_port, timeout=120)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -179,7 +163,7 @@ def bench_pull(work: Path) -> dict[str, Any]:
     server = subprocess.Popen([*HEARTH, "host", str(source_models), "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(port)
+        wait_for_port(port, timeout=120)
         endpoint = f"http://127.0.0.1:{port}/models"
         start = time.monotonic()
         subprocess.run([*HEARTH, "pull", model.model_id, "--endpoint", endpoint, "--models-dir",

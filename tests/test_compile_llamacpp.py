@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.llamacpp import greedy_steps
 from tests.tinycheckpoint import FAMILIES as CHECKPOINTS
 from tests.tinycheckpoint import write_tiny_checkpoint
 from tests.tinygguf import write_tiny_gguf
@@ -71,15 +72,7 @@ def llama_cpp_greedy(gguf_path: Path, prompt: list[int], steps: int) -> tuple[li
         str(gguf_path), n_ctx=256, n_threads=os.cpu_count() or 1, logits_all=True, verbose=False,
         type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32,
     )  # fmt: skip
-    tokens: list[int] = []
-    logits: list[np.ndarray] = []
-    feed = prompt
-    for _ in range(steps):
-        model.eval(feed)
-        logits.append(np.array(model.scores[model.n_tokens - 1], dtype=np.float32))
-        tokens.append(int(np.argmax(logits[-1])))
-        feed = [tokens[-1]]
-    return tokens, logits
+    return greedy_steps(model, prompt, steps)
 
 
 def test_gguf_and_checkpoint_give_the_same_parameters(family: tuple[str, Path, Path]) -> None:

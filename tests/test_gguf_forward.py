@@ -13,6 +13,7 @@ np = pytest.importorskip("numpy")
 tokenizers = pytest.importorskip("tokenizers")
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python runs the GGUF as the reference")
 
+from tests.support.llamacpp import greedy_steps  # noqa: E402
 from tests.test_gguf_quants import requantize  # noqa: E402
 
 from webapp.compile.gguf import load_gguf_checkpoint  # noqa: E402
@@ -128,14 +129,7 @@ def llama_cpp_run(smollm2: Path, setup) -> tuple[list[int], list[int], list[np.n
     model = llama_cpp.Llama(str(smollm2), n_ctx=256, n_threads=os.cpu_count() or 1, logits_all=True,
                             verbose=False)
     assert model.tokenize(prompt_text.encode(), add_bos=False, special=True) == prompt
-    chosen: list[int] = []
-    logits: list[np.ndarray] = []
-    feed = prompt
-    for _ in range(STEPS):
-        model.eval(feed)
-        logits.append(np.array(model.scores[model.n_tokens - 1], dtype=np.float32))
-        chosen.append(int(np.argmax(logits[-1])))
-        feed = [chosen[-1]]
+    chosen, logits = greedy_steps(model, prompt, STEPS)
     return prompt, chosen, logits
 
 

@@ -29,17 +29,19 @@ def installed(kind: str) -> bool:
     return NGINX.exists() if kind == "nginx" else shutil.which(kind) is not None
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str) -> None:
-    deadline = time.monotonic() + 20
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, name: str = "the server",
+                  timeout: float = 20) -> None:
+    """Return once something listens on 127.0.0.1:port; fail if `process` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"{name} exited: {process.stdout.read().decode() if process.stdout else ''}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{name} did not listen on {port} within 20 s")
+    raise RuntimeError(f"{name} did not listen on {port} within {timeout} s")
 
 
 def _command(kind: str, config: Path, prefix: Path) -> list[str]:
@@ -67,7 +69,7 @@ def front_server(kind: str, models_dir: Path, hearth_port: int, work: Path) -> I
     process = subprocess.Popen(_command(kind, config, prefix), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env)
     try:
-        _wait_for_port(port, process, kind)
+        wait_for_port(port, process, kind)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
