@@ -86,7 +86,7 @@ def test_a_pull_can_be_cancelled_and_nothing_is_installed(source: LiveServer, tm
 @pytest.mark.parametrize(("headers", "form", "message"), [
     ({}, {}, "stale or not from this server"),
     ({}, {"token": "guessed"}, "stale or not from this server"),
-    ({"Origin": "https://evil.example"}, {"token": None}, "own Hosted models page"),
+    ({"Origin": "https://evil.example"}, {"token": None}, "only from this server&#39;s own page"),
 ])
 def test_pulls_need_this_pages_token_and_origin(source: LiveServer, tmp_path: Path, headers: dict, form: dict,
                                                message: str) -> None:
@@ -116,7 +116,7 @@ def test_beyond_loopback_page_pulls_need_an_admin_token(source: LiveServer, tmp_
 
 
 def token_of_hidden(client: TestClient) -> str:
-    return client.app.state.pull_token  # the page shows no form when locked; the token still guards the route
+    return client.app.state.page_token  # the page shows no form when locked; the token still guards the route
 
 
 def test_a_bad_source_fails_with_its_message_escaped(tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount, Route
 
-from webapp import hosting, hub_api
+from webapp import hosting, hub_api, relay
+from webapp.connect_origins import ConnectOrigins
 from webapp.headers import SecurityHeadersMiddleware
 from webapp.paths import STATIC_DIR
 from webapp.settings import Settings
 from webapp.pull_jobs import PullJobs
-from webapp.views import chat, library, pulls, shell
+from webapp.views import chat, library, providers, pulls, shell
 from webapp.views.templating import make_templates
 
 # Browsers require these exact types: wasm streaming compile wants application/wasm and module
@@ -51,6 +52,11 @@ def create_app(settings: Settings | None = None, pages: bool = True) -> FastAPI:
         Route("/library/{model_id:path}", library.hosted_model_page, name="hosted_model_page"),
         Route("/sw.js", shell.service_worker, name="service_worker"),
         Route("/app-shell.json", shell.app_shell, name="app_shell"),
+        Route("/provider-worker.js", providers.net_worker, name="net_worker"),
+        Route("/api/connect-origins", providers.connect_origins_list, name="connect_origins"),
+        Route("/api/connect-origins", providers.connect_origins_change, methods=["POST"]),
+        Route("/api/server-providers", providers.server_providers, name="server_providers"),
+        Route("/relay", relay.relay, name="relay", methods=["POST"]),
     ]
     routes = [
         *(page_routes if pages else []),
@@ -65,8 +71,11 @@ def create_app(settings: Settings | None = None, pages: bool = True) -> FastAPI:
     app = FastAPI(routes=routes, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.pulls = PullJobs(settings.models_dir)
-    # Proves a pull request came from this server's own page (a per-process secret in its form).
-    app.state.pull_token = secrets.token_urlsafe(32)
+    # Proves a request came from this server's own page (a per-process secret in it): see owner.py.
+    app.state.page_token = secrets.token_urlsafe(32)
+    app.state.connect_origins = ConnectOrigins(settings.connect_origins_file)
+    app.state.server_providers = {p.id: p for p in settings.server_providers}
+    app.state.relay_client = relay.make_relay_client()
     app.state.templates = make_templates()
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     return app

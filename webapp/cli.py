@@ -31,16 +31,33 @@ def main() -> None:
 @click.option("--admin-token", envvar="HEARTH_ADMIN_TOKEN",
               help="Secret the Hosted models page asks for before it pulls a model; required for page pulls "
                    "when listening beyond 127.0.0.1.")
+@click.option("--providers", "providers_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="HEARTH_PROVIDERS",
+              help="YAML file of providers for everyone using this server; ${VAR} in keys and headers is read "
+                   "from the environment, and keys never reach the browser.")
+@click.option("--relay-allow", "relay_allow", multiple=True, metavar="CIDR",
+              help="Network the relay may call although it refuses it by default (link-local, cloud metadata). "
+                   "Repeatable.")
 def serve(host: str, port: int, models_dir: Path | None, coep: str, model_hosts: tuple[str, ...],
-          admin_token: str | None) -> None:
+          admin_token: str | None, providers_file: Path | None, relay_allow: tuple[str, ...]) -> None:
     """Serve the chat page and the hosted models."""
     import uvicorn
 
     from webapp.app import create_app
     from webapp.catalog import index_all
+    from webapp.relay import relay_allowed_networks
+    from webapp.server_providers import ProvidersFileError, load_providers
 
+    try:
+        server_providers = load_providers(providers_file) if providers_file else ()
+        relay_allowed_networks(relay_allow)
+    except ProvidersFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.ClickException(f"--relay-allow: {exc} (give a network such as 169.254.0.0/16)") from exc
     settings = Settings(models_dir_override=models_dir, coep=coep, model_hosts=model_hosts,  # type: ignore[arg-type]
-                        listen_host=host, admin_token=admin_token)
+                        listen_host=host, admin_token=admin_token, server_providers=server_providers,
+                        relay_allow=relay_allow)
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
@@ -48,6 +65,8 @@ def serve(host: str, port: int, models_dir: Path | None, coep: str, model_hosts:
     # Hash new or changed model files now, so no request has to; say what cannot be served and why.
     for broken in index_all(settings, progress=lambda line: click.echo(f"  {line}")):
         click.echo(f"  not serving {broken.model_id}: {broken.problem}")
+    for provider in server_providers:
+        click.echo(f"  provider {provider.id}: {provider.type} at {provider.base_url}, {len(provider.models)} model(s)")
     click.echo(f"Open http://{shown_host}:{bound_port}/ in a browser with WebGPU (Chrome, Edge).")
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
     server.run(sockets=[sock])

@@ -16,6 +16,10 @@ EXPOSED_HEADERS = (
 )
 
 
+# Headers a route may set for itself; the middleware's defaults fill in only where it did not.
+ROUTE_OWNED_HEADERS = ("Content-Security-Policy", "Cross-Origin-Embedder-Policy")
+
+
 def content_security_policy(settings: Settings) -> str:
     """A CSP that lets WebLLM run (wasm, a worker, model downloads) and forbids inline script.
 
@@ -102,7 +106,11 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                # A route with policies of its own (the provider worker's) keeps them.
+                own = {name: headers[name] for name in ROUTE_OWNED_HEADERS if name in headers}
                 for name, value in extra.items():
+                    headers[name] = value
+                for name, value in own.items():
                     headers[name] = value
                 # Credentials and a wildcard Vary both break WebLLM's Cache.add of model files.
                 del headers["Access-Control-Allow-Credentials"]

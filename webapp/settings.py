@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from webapp.server_providers import ServerProvider
 
 APP_NAME = "hearth"
 DEFAULT_HOST = "127.0.0.1"
@@ -55,6 +58,10 @@ class Settings:
     # The address the server listens on, and the token its owner must give to pull from the page.
     listen_host: str = DEFAULT_HOST
     admin_token: str | None = None
+    # Providers the owner defined for everyone (hearth serve --providers FILE), keys resolved.
+    server_providers: tuple[ServerProvider, ...] = ()
+    # Networks the relay may call although it refuses them by default (link-local, metadata), as CIDR.
+    relay_allow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.coep not in COEP_POLICIES:
@@ -69,6 +76,11 @@ class Settings:
     def libs_dir(self) -> Path:
         """Directory of the hosted model libraries (.wasm), served at /libs/."""
         return self.models_dir / LIBS_DIR_NAME
+
+    @property
+    def connect_origins_file(self) -> Path:
+        """Where the provider origins the page registered are kept (webapp/connect_origins.py)."""
+        return self.data_dir / "connect-origins.json"
 
     @property
     def beyond_loopback(self) -> bool:

@@ -7,6 +7,7 @@
 import { fitToWindow, replyRoom } from "./context.js";
 import { newConversation, UNTITLED } from "./conversations.js";
 import { requestParams } from "./params.js";
+import { withoutReasoning } from "./reasoning.js";
 import { addVersion, appendMessage, deleteMessage, newId, pathTo, showVersion, visibleMessages } from "./thread.js";
 import { suggestTitle } from "./titles.js";
 
@@ -167,7 +168,7 @@ export class ChatController {
       });
       Object.assign(message, {
         content: prefix + result.text, finish: result.finishReason ?? "stop", stopped: result.finishReason === "abort",
-        stats: result.stats, model: entry.id, time: message.time, pending: false,
+        stats: result.stats, model: entry.id, time: message.time, pending: false, cost: result.cost ?? null,
       });
       conversation.model = entry.id;
       this.#hooks.onContext({ tokens: result.used, window: this.#session.state.contextWindow, dropped });
@@ -231,7 +232,7 @@ export class ChatController {
 
 /** What the engine is given: the system prompt, then the roles and texts of the branch (and an extra question). */
 export function engineMessages(conversation, history, extraQuestion = null) {
-  const messages = history.map(({ role, content }) => ({ role, content }));
+  const messages = history.map(({ role, content }) => ({ role, content: role === "assistant" ? withoutReasoning(content) : content }));
   if (conversation.systemPrompt.trim()) messages.unshift({ role: "system", content: conversation.systemPrompt });
   if (extraQuestion) messages.push({ role: "user", content: extraQuestion });
   return messages;

@@ -35,6 +35,8 @@ const EXPLANATIONS = [
 
 /** {message, detail}: what to tell people, and WebLLM's own text for the curious. */
 export function explainError(error) {
+  // A provider's errors are already in plain words (providers/stream.js).
+  if (error?.name === "ProviderError") return { message: error.message, detail: error.serverText ?? "" };
   const detail = errorText(error);
   const match = EXPLANATIONS.find(([pattern]) => pattern.test(detail));
   return { message: match ? match[1] : "Something went wrong in the model engine.", detail };

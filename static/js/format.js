@@ -35,3 +35,9 @@ export function relativeTime(time, now = Date.now()) {
   if (age < 7 * DAY) return `${Math.floor(age / DAY)} days ago`;
   return new Date(time).toLocaleDateString();
 }
+
+/** A price in dollars: "$0.0042", "$1.23". */
+export function formatCost(dollars) {
+  if (!Number.isFinite(dollars)) return "";
+  return `$${dollars >= 1 ? dollars.toFixed(2) : dollars.toPrecision(2)}`;
+}

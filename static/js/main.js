@@ -17,6 +17,12 @@ import {
 import { showNotice } from "./notices.js";
 import { ModelPicker } from "./picker.js";
 import { PresetStore } from "./presets.js";
+import { remoteEntries } from "./providers/catalogue.js";
+import { ProviderForm } from "./providers/form.js";
+import { KeyStore } from "./providers/keys.js";
+import { consoleApi, ProviderPanel } from "./providers/panel.js";
+import { ProviderStore } from "./providers/store.js";
+import { RemoteRuntime } from "./runtimes/remote.js";
 import { describeProgress } from "./progress.js";
 import { Session } from "./session.js";
 import { Sidebar } from "./sidebar.js";
@@ -30,7 +36,10 @@ const session = new Session();
 const customModels = new CustomModelStore();
 const conversations = new ConversationStore();
 const presets = new PresetStore();
+const providers = new ProviderStore();
+const providerKeys = new KeyStore();
 let catalogue = null;
+RemoteRuntime.services = { keys: providerKeys, provider: (id) => providers.get(id), onRefusedParam: parameterRefused };
 
 const modelName = (id) => catalogue?.byId.get(id)?.name ?? null;
 const picker = new ModelPicker({ onLoad: (entry) => loadModel(entry).catch(() => {}), onChange: () => refreshControls() });
@@ -67,29 +76,39 @@ const settings = new ChatSettings({
 
 async function start() {
   if (customModels.notice) showNotice(customModels.notice, "warning");
-  const [gpu, hosted] = await Promise.all([probeGpu(), hostedModels()]);
+  if (providers.notice) showNotice(providers.notice, "warning");
+  const [gpu, hosted] = await Promise.all([probeGpu(), hostedModels(), providerKeys.load(), providers.loadServerProviders()]);
+  if (providerKeys.notice) showNotice(providerKeys.notice, "warning");
   renderGpuStatus(gpu);
   const idsInUse = (exceptId = null) => takenIds(catalogue, exceptId);
   const form = new CustomModelForm({ store: customModels, takenIds: idsInUse, gpu });
   const list = new CustomModelList({ store: customModels, takenIds: idsInUse, onEdit: (model) => form.edit(model) });
   const refresh = () => {
-    catalogue = buildCatalogue({ hosted, custom: customModels.models, gpu });
+    catalogue = buildCatalogue({ hosted, custom: customModels.models, remote: remoteEntries(providers.all), gpu });
     picker.render(catalogue);
     list.render(customModels.models);
     refreshControls();
   };
   customModels.onChange(refresh);
+  providers.onChange(refresh);
+  const providerForm = new ProviderForm({ store: providers, keys: providerKeys, onSaved: () => panel.render() });
+  const panel = new ProviderPanel({ store: providers, keys: providerKeys, form: providerForm });
+  panel.render();
   conversations.onChange(() => refreshControls());
   refresh();
   session.subscribe(sessionChanged);
   await openSavedChats();
   bindShortcuts({ onStop: () => chat.stop(), onNewChat: () => chat.newChat() });
   $("open-models").addEventListener("click", () => $("models-dialog").showModal());
+  $("open-providers").addEventListener("click", () => $("providers-dialog").showModal());
   for (const button of document.querySelectorAll("[data-close-dialog]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
   }
   // For tests and the curious: the live objects behind the page.
-  globalThis.hearth = { session, chat, conversations, presets, customModels, gpu, get catalogue() { return catalogue; } };
+  globalThis.hearth = {
+    session, chat, conversations, presets, customModels, gpu, providers: consoleApi(providers, providerKeys),
+    get catalogue() { return catalogue; },
+  };
   document.documentElement.dataset.hearth = "ready";
 }
 
@@ -237,6 +256,15 @@ function replyFailed(error, { restoreText }) {
   $("chat-error-detail").textContent = detail;
   $("chat-error").hidden = false;
   composer.restore(restoreText);
+}
+
+// A server refused a parameter by name: the reply was asked again without it; say so, once per model.
+function parameterRefused(provider, modelId, param) {
+  providers.update(provider.id, (p) => ({
+    learnedDrops: { ...p.learnedDrops, [modelId]: [...new Set([...(p.learnedDrops[modelId] ?? []), param])] },
+  }));
+  showNotice(`${provider.name} refused the parameter ${param} for ${modelId}, so Hearth asked again without it and `
+    + "will leave it out from now on (Providers → Edit shows it, and can send it again).", "info");
 }
 
 function showEngineError({ message, detail }) {

@@ -140,12 +140,12 @@ function customSize(model) {
 }
 
 /**
- * Everything the picker and the engine need: entries (with problems on this GPU and an f32
+ * Everything the picker and the engine need (remote: providers' entries, from providers/catalogue.js): entries (with problems on this GPU and an f32
  * alternative where one runs), a lookup by id, and WebLLM's appConfig with every record.
  */
-export function buildCatalogue({ hosted = [], custom = [], gpu, prebuilt = prebuiltAppConfig }) {
+export function buildCatalogue({ hosted = [], custom = [], remote = [], gpu, prebuilt = prebuiltAppConfig }) {
   const chatModels = prebuilt.model_list.filter((record) => record.model_type !== ModelType.embedding);
-  const candidates = [...hosted.map(hostedEntry), ...custom.map(customEntry), ...chatModels.map(prebuiltEntry)];
+  const candidates = [...hosted.map(hostedEntry), ...custom.map(customEntry), ...remote, ...chatModels.map(prebuiltEntry)];
   const byId = new Map();
   for (const entry of candidates) {
     // A hosted copy of a prebuilt model wins: the point of hosting it is not to need the internet.
@@ -160,7 +160,7 @@ export function buildCatalogue({ hosted = [], custom = [], gpu, prebuilt = prebu
     byId,
     // The first hosted model whose server marks it default (hearth-model.json "default": true).
     defaultId: hosted.find((model) => model.default && byId.has(model.id))?.id ?? null,
-    appConfig: { ...prebuilt, model_list: entries.map((entry) => entry.record) },
+    appConfig: { ...prebuilt, model_list: entries.filter((entry) => entry.record).map((entry) => entry.record) },
   };
 }
 

@@ -38,7 +38,7 @@ export class ModelPicker {
     // The person's own choice first; else the model this server offers by default (its built-in one).
     const wanted = [select.value, localStorage.getItem(SELECTED_KEY), catalogue.defaultId]
       .find((id) => id && catalogue.byId.has(id));
-    select.replaceChildren(...Object.keys(GROUP_LABELS).map((source) => this.#group(source)).filter(Boolean));
+    select.replaceChildren(...this.#groups());
     if (wanted) select.value = wanted;
     select.disabled = false;
     this.#update();
@@ -82,11 +82,23 @@ export class ModelPicker {
     status.textContent = statusText(this.#state);
   }
 
-  #group(source) {
-    const entries = this.#catalogue.entries.filter((entry) => entry.source === source);
+  // This server's, the person's, each provider's (under its display name), then WebLLM's.
+  #groups() {
+    const entries = this.#catalogue.entries;
+    const of = (test) => entries.filter(test);
+    const providers = [...new Set(of((e) => e.source === "provider").map((e) => e.group))];
+    return [
+      this.#group(GROUP_LABELS.hosted, of((e) => e.source === "hosted")),
+      this.#group(GROUP_LABELS.custom, of((e) => e.source === "custom")),
+      ...providers.map((name) => this.#group(name, of((e) => e.source === "provider" && e.group === name))),
+      this.#group(GROUP_LABELS.prebuilt, of((e) => e.source === "prebuilt")),
+    ].filter(Boolean);
+  }
+
+  #group(label, entries) {
     if (!entries.length) return null;
     const optgroup = document.createElement("optgroup");
-    optgroup.label = GROUP_LABELS[source];
+    optgroup.label = label;
     optgroup.append(...entries.map((entry) => this.#option(entry)));
     return optgroup;
   }

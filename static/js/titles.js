@@ -1,5 +1,7 @@
 /** Conversation titles written by the loaded model: a small completion in the background. */
 
+import { withoutReasoning } from "./reasoning.js";
+
 const TITLE_PARAMS = { max_tokens: 16, temperature: 0.3 };
 const MAX_TITLE = 60;
 
@@ -17,7 +19,7 @@ export async function suggestTitle(session, question) {
 
 /** The title in a model's answer: its first line, without quotes, a "Title:" label or markdown marks. */
 export function cleanTitle(text) {
-  const line = text.split("\n").map((part) => part.trim()).find(Boolean) ?? "";
+  const line = withoutReasoning(text).split("\n").map((part) => part.trim()).find(Boolean) ?? "";
   const title = line.replace(/^(?:title\s*:\s*)/i, "").replace(/^[#*"'“”‘’`\s]+|[*"'“”‘’`\s.]+$/g, "");
   return title ? title.slice(0, MAX_TITLE) : null;
 }

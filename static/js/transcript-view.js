@@ -4,8 +4,8 @@
  * clicks; what an action does is the chat controller's business.
  */
 
-import { formatRate, relativeTime } from "./format.js";
-import { createReplyRenderer, renderReply } from "./reply-renderer.js";
+import { formatCost, formatRate, relativeTime } from "./format.js";
+import { createReasonedRenderer, renderReasonedReply } from "./reasoning.js";
 import { versionsOf, visibleMessages } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -65,7 +65,7 @@ export class TranscriptView {
   streamInto(messageId, text) {
     const view = this.#items.get(messageId);
     if (!view) return;
-    view.renderer ??= createReplyRenderer(view.body);
+    view.renderer ??= createReasonedRenderer(view.body);
     view.renderer.update(text);
     if (!view.frame) {
       view.frame = requestAnimationFrame(() => {
@@ -92,7 +92,7 @@ export class TranscriptView {
     time.dateTime = new Date(message.time).toISOString();
     time.textContent = relativeTime(message.time);
     time.title = new Date(message.time).toLocaleString();
-    if (message.role === "assistant") renderReply(body, message.content);
+    if (message.role === "assistant") renderReasonedReply(body, message.content);
     else body.textContent = message.content;
     if (message.pending) {
       item.setAttribute("aria-busy", "true");
@@ -234,6 +234,7 @@ export function metaText(message) {
       parts.push(`prefill ${formatRate(message.stats.prefill)}`, `decode ${formatRate(message.stats.decode)}${estimated}`);
       if (Number.isFinite(message.stats.tokens)) parts.push(`${message.stats.tokens} tokens`);
     }
+    if (Number.isFinite(message.cost)) parts.push(formatCost(message.cost));
   }
   return parts.join(" · ");
 }

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.chatapp import (
-    DAY_MS, HOUR_MS, archive, conversation, conversation_item, import_archive, item_action, open_settings, saved_records,
+    DAY_MS, archive, conversation, conversation_item, import_archive, item_action, open_settings, saved_records,
     sidebar_titles,
 )
 from tests.browser.conftest import HOSTED_ID, READY, PageEvents, open_chat
@@ -27,7 +27,7 @@ def now_ms() -> int:
 def three_conversations() -> list[dict]:
     now = now_ms()
     return [
-        conversation("c-today", "Fire and stories", now - HOUR_MS, [("Tell me about the hearth", "It is the heart.")]),
+        conversation("c-today", "Fire and stories", now - 1000, [("Tell me about the hearth", "It is the heart.")]),
         conversation("c-week", "Quantization notes", now - 3 * DAY_MS, [("What is q4f32?", "Four-bit weights.")]),
         conversation("c-old", "Rotary embeddings", now - 30 * DAY_MS,
                      [("How do rotations encode positions?", "Pairs of numbers turn."), ("And heads?", "Each one.")]),

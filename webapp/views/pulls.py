@@ -1,18 +1,16 @@
 """Pulls from the Hosted models page: start, watch, cancel (htmx partials; 303 after POST for plain forms).
 
-Starting or cancelling a pull makes this server download to its disk, so only its owner may: the request
-must come from this server's own page (Origin, when a browser sends one) and carry the page's per-server
-token; when Hearth listens beyond loopback, also the --admin-token the owner chose.
+Starting or cancelling a pull makes this server download to its disk, so only its owner may (webapp/owner.py).
 """
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from webapp.owner import owner_refusal
 from webapp.pull_jobs import PullJobs
 from webapp.views.templating import make_page_context, wants_partial
 
@@ -23,7 +21,7 @@ def pulls_context(request: Request) -> dict[str, object]:
     """What the pulls partial needs; the library page includes it too."""
     settings = request.app.state.settings
     jobs: PullJobs = request.app.state.pulls
-    return {"pulls": jobs.all(), "pull_token": request.app.state.pull_token,
+    return {"pulls": jobs.all(), "pull_token": request.app.state.page_token,
             "pulls_locked": settings.beyond_loopback and not settings.admin_token,
             "needs_admin_token": bool(settings.admin_token)}
 
@@ -66,18 +64,8 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _refusal(request: Request, form: dict[str, str]) -> Response | None:
-    settings = request.app.state.settings
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return _answer(request, 403, "pulls start only from this server's own Hosted models page")
-    if not hmac.compare_digest(form.get("token", ""), request.app.state.pull_token):
-        return _answer(request, 403, "this form is stale or not from this server: reload the page")
-    if settings.beyond_loopback and not settings.admin_token:
-        return _answer(request, 403, "Hearth listens beyond this machine: restart it with --admin-token to "
-                                     "pull from the page (or use `hearth pull` on the server)")
-    if settings.admin_token and not hmac.compare_digest(form.get("admin_token", ""), settings.admin_token):
-        return _answer(request, 403, "wrong admin token")
-    return None
+    problem = owner_refusal(request, form.get("token", ""), form.get("admin_token", ""), doing="start pulls")
+    return _answer(request, 403, problem) if problem else None
 
 
 def _answer(request: Request, status: int = 200, error: str = "") -> Response:

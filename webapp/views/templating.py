@@ -20,8 +20,8 @@ def make_templates() -> Jinja2Templates:
 
 
 def make_page_context(request: Request, page: str) -> dict[str, Any]:
-    """What every page template gets: the page name (for the navigation)."""
-    return {"page": page}
+    """What every page template gets: the page name (for the navigation) and the page token (owner.py)."""
+    return {"page": page, "page_token": request.app.state.page_token}
 
 
 def wants_partial(request: Request) -> bool:

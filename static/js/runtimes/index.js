@@ -1,12 +1,14 @@
 /**
- * The runtimes a catalogue entry can name (entry.runtime). Adding one — a remote endpoint, say — is a
+ * The runtimes a catalogue entry can name (entry.runtime). Adding one is a
  * module with the same interface (load, reply, stop, unload; countTokens where it can) and a row here.
  */
 
+import { RemoteRuntime } from "./remote.js";
 import { WebLLMRuntime } from "./webllm.js";
 
 export const RUNTIMES = {
   webllm: WebLLMRuntime,
+  remote: RemoteRuntime,
 };
 
 /** Whether an entry's runtime runs on this machine's GPU (so the GPU check applies to it). */

@@ -1,0 +1,113 @@
+"""Each provider type's adapter on the streams its documentation shows, and the ways a call goes wrong.
+
+The streams are replayed by a real loopback server in small uneven pieces (tests/support/stream_replay.py),
+so events, JSON and CRLF pairs arrive split across reads, as they do from real servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import open_chat
+from tests.support.stream_replay import Replay, stream_replay
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def replay() -> Iterator[str]:
+    with stream_replay() as url:
+        yield url
+
+
+@pytest.fixture
+def app(page: Page) -> Page:
+    page.add_init_script("localStorage.setItem('hearth.autoTitles', 'off')")
+    return open_chat(page)
+
+
+def ask(page: Page, replay: str, kind: str, type_: str = "openai", **extra: object) -> None:
+    """Register a provider whose base URL picks the replay, select its model and send a question."""
+    definition = {"id": "rec", "name": "Recorded", "type": type_, "baseUrl": f"{replay}/{kind}",
+                  "apiVersion": "2024-10-21", "models": [{"id": "m", "priceInput": 3, "priceOutput": 15}], **extra}
+    page.evaluate("(d) => hearth.providers.register(d)", definition)
+    page.select_option("#model-select", "@rec/m")
+    page.fill("#prompt", "Hello?")
+    page.press("#prompt", "Enter")
+
+
+def finished(page: Page):  # type: ignore[no-untyped-def]
+    page.wait_for_function("""() => {
+        const last = hearth.chat.current.messages.at(-1);
+        return hearth.chat.generating === null && last?.role === "assistant" && last.finish;
+    }""", timeout=30_000)
+    return page.locator('#transcript article.message[data-role="assistant"]').last
+
+
+@pytest.mark.parametrize(("kind", "type_", "answer", "tokens"), [
+    ("openai", "openai", "Hello from OpenAI", 12),
+    ("anthropic", "anthropic", "Hello from Claude!", 15),
+    ("gemini", "gemini", "Hello from Gemini!", 4),
+    ("azure", "azure", "Hello from Azure", None),
+])
+def test_each_type_streams_its_documented_format(app: Page, replay: str, kind: str, type_: str, answer: str,
+                                                 tokens: int | None) -> None:
+    ask(app, replay, kind, type_)
+    reply = finished(app)
+    expect(reply.locator(".answer")).to_have_text(answer)
+    meta = reply.locator(".message-meta")
+    if tokens is None:
+        expect(meta).to_contain_text("(estimated)")  # Azure streamed no usage
+    else:
+        expect(meta).to_contain_text(f"{tokens} tokens")
+        expect(meta).not_to_contain_text("estimated")
+        expect(meta).to_contain_text("$")  # priced: the reply's cost
+
+
+def test_reasoning_is_a_collapsed_block_and_not_sent_back(app: Page, replay: str) -> None:
+    ask(app, replay, "anthropic", "anthropic")
+    reply = finished(app)
+    reasoning = reply.locator("details.reasoning")
+    expect(reasoning).to_be_visible()
+    expect(reasoning).not_to_have_attribute("open", "")
+    expect(reasoning.locator("summary")).to_have_text("Reasoning")
+    expect(reasoning.locator(".reasoning-text")).to_have_text("The user greets me; I greet back.")
+    app.fill("#prompt", "And again?")
+    app.press("#prompt", "Enter")
+    app.wait_for_function("() => hearth.chat.current.messages.length === 4 && hearth.chat.generating === null")
+    history = Replay.bodies[-1]["messages"]
+    assert history[1] == {"role": "assistant", "content": "Hello from Claude!"}
+
+
+@pytest.mark.parametrize(("kind", "extra", "message"), [
+    ("anthropic-error", {"type": "anthropic"}, "Recorded stopped with an error: Overloaded"),
+    ("html", {}, "answered with a web page, not a stream"),
+    ("half", {}, "ended the stream before the reply was finished"),
+    ("silent", {"timeoutSeconds": 2}, "did not answer within 2 s"),
+])
+def test_a_call_gone_wrong_says_why_and_gives_the_message_back(app: Page, replay: str, kind: str, extra: dict,
+                                                               message: str) -> None:
+    extra = {"type": "openai", **extra}
+    ask(app, replay, kind, extra.pop("type"), **extra)
+    expect(app.locator("#chat-error")).to_be_visible(timeout=30_000)
+    expect(app.locator("#chat-error-message")).to_contain_text(message)
+    expect(app.locator("#prompt")).to_have_value("Hello?")
+    assert app.evaluate("() => hearth.chat.current.messages.length") == 0
+
+
+def test_a_refused_parameter_is_dropped_remembered_and_undoable(app: Page, replay: str) -> None:
+    ask(app, replay, "refuses-stop", addParams={"stop": ["END"]})
+    reply = finished(app)
+    expect(reply.locator(".answer")).to_have_text("Hello from OpenAI")
+    assert "stop" in Replay.bodies[-2] and "stop" not in Replay.bodies[-1], "asked once more, without it"
+    expect(app.locator("#notices")).to_contain_text("refused the parameter stop")
+    app.click("#open-providers")
+    app.click('#provider-list li[data-provider-id="rec"] button:has-text("Edit")')
+    learned = app.locator("#pv-learned .learned-drop")
+    expect(learned).to_contain_text("Not sending stop to m")
+    learned.locator("button").click()
+    expect(learned).to_have_count(0)
+    assert app.evaluate("() => hearth.providers.list()[0].learnedDrops.m") == []
