@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,9 +16,10 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
+from tests.support.front_servers import free_port, wait_for_port
+from tests.support.stream_replay import Firehose
 from webapp.relay import forbidden_reason, relay_allowed_networks
 from webapp.settings import Settings
-import ipaddress
 
 SECRET_PROMPT = "my very private question 7f3a"
 SECRET_KEY = "sk-test-4b1d"
@@ -161,3 +165,38 @@ def test_registered_origins_survive_a_restart_and_a_bad_file_is_kept(tmp_path: P
     path.write_text("{not json")
     assert ConnectOrigins(path).all() == ()
     assert (tmp_path / "connect-origins.json.unreadable").read_text() == "{not json"
+
+
+def rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
+def test_a_100_mb_reply_streams_through_with_flat_memory(tmp_path: Path) -> None:
+    firehose = ThreadingHTTPServer(("127.0.0.1", 0), Firehose)
+    threading.Thread(target=firehose.serve_forever, daemon=True).start()
+    port = free_port()
+    hearth = subprocess.Popen([sys.executable, "-m", "webapp", "serve", "--port", str(port),
+                               "--models-dir", str(tmp_path / "models")],
+                              env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, hearth, "hearth serve")
+        url = f"http://127.0.0.1:{port}"
+        token = httpx.get(url + "/").text.split('name="hearth-token" content="', 1)[1].split('"', 1)[0]
+        envelope = chat_envelope(f"http://127.0.0.1:{firehose.server_address[1]}/v1/chat/completions")
+        before = rss_kb(hearth.pid)
+        peak = before
+        received = 0
+        with httpx.stream("POST", url + "/relay", content=json.dumps(envelope), timeout=120,
+                          headers={"Origin": url, "X-Hearth-Token": token}) as answer:
+            for chunk in answer.iter_raw():
+                received += len(chunk)
+                if received % (8 << 20) < len(chunk):
+                    peak = max(peak, rss_kb(hearth.pid))
+    finally:
+        hearth.terminate()
+        hearth.wait(timeout=10)
+        firehose.shutdown()
+    assert received == Firehose.total_bytes()
+    assert peak - before < 40 * 1024, f"the relay's memory grew by {(peak - before) // 1024} MiB: it buffered"

@@ -11,10 +11,16 @@ import { readPreset } from "./presets.js";
 
 const $ = (id) => document.getElementById(id);
 const AUTO_TITLES_KEY = "hearth.autoTitles";
+const TITLE_MODEL_KEY = "hearth.titleModel";
 
-/** Whether the loaded model names new chats (a setting kept in localStorage; on unless turned off). */
+/** Whether a model names new chats (a setting kept in localStorage; on unless turned off). */
 export function autoTitles() {
   return localStorage.getItem(AUTO_TITLES_KEY) !== "off";
+}
+
+/** The catalogue id of the model that writes titles, or null: the chat's own model. */
+export function titleModelId() {
+  return localStorage.getItem(TITLE_MODEL_KEY) || null;
 }
 
 export class ChatSettings {
@@ -40,11 +46,23 @@ export class ChatSettings {
     $("auto-titles").addEventListener("change", () => {
       localStorage.setItem(AUTO_TITLES_KEY, $("auto-titles").checked ? "on" : "off");
     });
+    $("title-model").addEventListener("change", () => {
+      localStorage.setItem(TITLE_MODEL_KEY, $("title-model").value);
+    });
     $("export-current-json").addEventListener("click", () => this.#export([this.#chat.current], "json"));
     $("export-current-md").addEventListener("click", () => this.#export([this.#chat.current], "md"));
     $("export-all-json").addEventListener("click", () => this.#export(this.#store.list(), "json"));
     $("export-all-md").addEventListener("click", () => this.#export(this.#store.list(), "md"));
     $("archive-import").addEventListener("change", (event) => this.#import(event.target));
+  }
+
+  /** Offer these entries (providers' models) as title writers, beside the chat's own model. */
+  setTitleModels(entries) {
+    const select = $("title-model");
+    const chosen = titleModelId();
+    select.replaceChildren(new Option("the model the chat is with", ""),
+      ...entries.map((entry) => new Option(entry.name, entry.id)));
+    select.value = entries.some((entry) => entry.id === chosen) ? chosen : "";
   }
 
   /** The loaded model's own defaults (its mlc-chat-config.json), shown beside each parameter. */

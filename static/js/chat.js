@@ -25,7 +25,8 @@ export class ChatController {
   /**
    * hooks: selectedEntry() (the picker's entry: replies come from it), load(entry) (loads with
    * progress shown; rejects on failure), onOpen(conversation), onError(error, {restoreText}),
-   * onContext({tokens, window, dropped}), autoTitles() (whether to name chats with the model).
+   * onContext({tokens, window, dropped}), autoTitles() (whether to name chats with a model),
+   * titleWriter() (what writes titles, with a reply() like the session's; null: the session).
    */
   constructor({ session, store, view, hooks }) {
     this.#session = session;
@@ -223,7 +224,7 @@ export class ChatController {
   async #nameInBackground(conversation) {
     if (conversation.titleSource !== "default" || !this.#hooks.autoTitles()) return;
     const first = visibleMessages(conversation).find((m) => m.role === "user");
-    const title = await suggestTitle(this.#session, first.content);
+    const title = await suggestTitle(this.#hooks.titleWriter?.() ?? this.#session, first.content);
     if (!title || conversation.titleSource !== "default") return;
     Object.assign(conversation, { title, titleSource: "model" });
     if (this.#store.get(conversation.id)) await this.#store.save(conversation, { touch: false });

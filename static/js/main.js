@@ -1,7 +1,7 @@
 /** The chat page: wires the catalogue, the session, the conversations and the views together. */
 
 import { ChatController } from "./chat.js";
-import { autoTitles, ChatSettings } from "./chat-settings.js";
+import { autoTitles, ChatSettings, titleModelId } from "./chat-settings.js";
 import { bindShortcuts, Composer } from "./composer.js";
 import { ConversationStore } from "./conversations.js";
 import { CustomModelForm } from "./custom-form.js";
@@ -55,6 +55,7 @@ const chat = new ChatController({
     onError: replyFailed,
     onContext: (context) => composer.showContext(context),
     autoTitles,
+    titleWriter,
   },
 });
 const composer = new Composer({ onSend: (text) => send(text), onStop: () => chat.stop() });
@@ -86,6 +87,7 @@ async function start() {
   const refresh = () => {
     catalogue = buildCatalogue({ hosted, custom: customModels.models, remote: remoteEntries(providers.all), gpu });
     picker.render(catalogue);
+    settings.setTitleModels(catalogue.entries.filter((entry) => entry.runtime === "remote"));
     list.render(customModels.models);
     refreshControls();
   };
@@ -256,6 +258,19 @@ function replyFailed(error, { restoreText }) {
   $("chat-error-detail").textContent = detail;
   $("chat-error").hidden = false;
   composer.restore(restoreText);
+}
+
+// A provider's model chosen to write titles: its own runtime, so a title never waits on the chat's.
+function titleWriter() {
+  const entry = catalogue?.byId.get(titleModelId());
+  if (!entry || entry.runtime !== "remote") return null;
+  return {
+    async reply(messages, params, onText) {
+      const runtime = new RemoteRuntime();
+      await runtime.load(entry);
+      return runtime.reply(messages, params, onText);
+    },
+  };
 }
 
 // A server refused a parameter by name: the reply was asked again without it; say so, once per model.

@@ -111,3 +111,45 @@ def test_a_refused_parameter_is_dropped_remembered_and_undoable(app: Page, repla
     learned.locator("button").click()
     expect(learned).to_have_count(0)
     assert app.evaluate("() => hearth.providers.list()[0].learnedDrops.m") == []
+
+
+def test_a_providers_model_can_write_the_titles(page: Page, replay: str) -> None:
+    page.add_init_script("localStorage.setItem('hearth.titleModel', '@titler/m')")
+    app = open_chat(page)
+    app.evaluate("(base) => hearth.providers.register({ id: 'titler', name: 'Titler', baseUrl: base, models: [{ id: 'm' }] })",
+                 f"{replay}/openai")
+    ask(app, replay, "anthropic", "anthropic")
+    finished(app)
+    expect(app.locator("#conversation-title")).to_have_text("Hello from OpenAI", timeout=20_000)
+    asked = Replay.bodies[-1]["messages"][0]["content"]
+    assert asked.startswith("Write a short title") and "Hello?" in asked
+
+
+def test_server_defined_providers_are_listed_read_only_and_keep_their_key(browser, tmp_path, replay: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.browser.conftest import guarded_context
+    from tests.conftest import LiveServer
+    from webapp.server_providers import load_providers
+    from webapp.settings import Settings
+
+    path = tmp_path / "providers.yaml"
+    path.write_text(f"providers:\n  - id: team\n    name: Team\n    base_url: {replay}/openai\n"
+                    "    api_key: ${TEAM_KEY}\n    models: [{id: m, label: Team model}]\n")
+    settings = Settings(data_dir=tmp_path / "data", models_dir_override=tmp_path / "models",
+                        server_providers=load_providers(path, {"TEAM_KEY": "team-key-77"}))
+    outside: list[str] = []
+    with LiveServer(settings) as server:
+        context = guarded_context(browser, server.url, outside)
+        app = open_chat(context.new_page())
+        app.click("#open-providers")
+        item = app.locator('#provider-list li[data-provider-id="team"]')
+        expect(item).to_contain_text("defined by this server, keys kept there")
+        expect(item.locator("button")).to_have_count(0)
+        app.click("#providers-dialog [data-close-dialog]")
+        app.select_option("#model-select", "@team/m")
+        app.fill("#prompt", "Hello?")
+        app.press("#prompt", "Enter")
+        expect(finished(app).locator(".answer")).to_have_text("Hello from OpenAI")
+        assert Replay.headers_seen[-1]["Authorization"] == "Bearer team-key-77", "the relay added the key"
+        assert "team-key-77" not in app.content()
+        context.close()
+    assert outside == []

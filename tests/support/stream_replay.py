@@ -25,6 +25,7 @@ HALF_STREAM = (b'data: {"choices":[{"delta":{"content":"Half of"},"finish_reason
 class Replay(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     bodies: list[dict] = []
+    headers_seen: list[dict[str, str]] = []
 
     def do_OPTIONS(self) -> None:  # noqa: N802 - the stdlib's name
         self.send_response(204)
@@ -38,6 +39,7 @@ class Replay(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         sent = json.loads(body or b"{}")
         Replay.bodies.append(sent)
+        Replay.headers_seen.append(dict(self.headers))
         kind = self.path.strip("/").split("/", 1)[0]
         if kind == "silent":
             time.sleep(30)
@@ -82,6 +84,31 @@ class Replay(BaseHTTPRequestHandler):
 
     def _cors(self) -> None:
         self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin", "*"))
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class Firehose(BaseHTTPRequestHandler):
+    """Streams 100 MiB of SSE events to any POST, as a very long reply would come."""
+
+    protocol_version = "HTTP/1.1"
+    EVENT = b'data: {"choices":[{"delta":{"content":"' + b"x" * 1000 + b'"}}]}\n\n'
+    TOTAL = 100 * 1024 * 1024
+
+    @classmethod
+    def total_bytes(cls) -> int:
+        return (cls.TOTAL // len(cls.EVENT)) * len(cls.EVENT)
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for _ in range(self.TOTAL // len(self.EVENT)):
+            self.wfile.write(self.EVENT)
+        self.close_connection = True
 
     def log_message(self, *args: object) -> None:
         pass
