@@ -26,7 +26,8 @@ export class ChatController {
    * hooks: selectedEntry() (the picker's entry: replies come from it), load(entry) (loads with
    * progress shown; rejects on failure), onOpen(conversation), onError(error, {restoreText}),
    * onContext({tokens, window, dropped}), autoTitles() (whether to name chats with a model),
-   * titleWriter() (what writes titles, with a reply() like the session's; null: the session).
+   * titleWriter() (what writes titles, with a reply() like the session's; null: the session),
+   * restoreImages(images) (a message that got no answer gives its images back to the composer).
    */
   constructor({ session, store, view, hooks }) {
     this.#session = session;
@@ -63,10 +64,11 @@ export class ChatController {
     this.#hooks.onOpen(this.#current);
   }
 
-  /** Send the person's message in the open conversation and stream the reply. */
-  async send(text) {
+  /** Send the person's message (with images for a vision model) in the open conversation and stream the reply. */
+  async send(text, images = []) {
     const conversation = this.#current;
     const question = { id: newId("m"), role: "user", content: text, time: Date.now() };
+    if (images.length) question.images = images;
     appendMessage(conversation, question);
     if (conversation.titleSource === "default" && conversation.title === UNTITLED) {
       conversation.title = text.replace(/\s+/g, " ").slice(0, 60);
@@ -79,6 +81,7 @@ export class ChatController {
       return text;
     });
     if (answered) this.#nameInBackground(conversation);
+    else if (images.length && this.#current === conversation) this.#hooks.restoreImages?.(images);
   }
 
   /** Write a reply again; the earlier one stays as a version. */
@@ -233,7 +236,9 @@ export class ChatController {
 
 /** What the engine is given: the system prompt, then the roles and texts of the branch (and an extra question). */
 export function engineMessages(conversation, history, extraQuestion = null) {
-  const messages = history.map(({ role, content }) => ({ role, content: role === "assistant" ? withoutReasoning(content) : content }));
+  const messages = history.map(({ role, content, images }) => ({
+    role, content: role === "assistant" ? withoutReasoning(content) : content, ...(images?.length ? { images } : {}),
+  }));
   if (conversation.systemPrompt.trim()) messages.unshift({ role: "system", content: conversation.systemPrompt });
   if (extraQuestion) messages.push({ role: "user", content: extraQuestion });
   return messages;

@@ -87,7 +87,11 @@ function cleanMessage(message) {
     clean.finish = FINISH.has(message.finish) ? message.finish : (message.stopped ? "abort" : "stop");
     clean.stopped = clean.finish === "abort";
     clean.stats = statsOf(message.stats);
+    if (Number.isFinite(message.cost)) clean.cost = message.cost;
   }
+  // Images attached for a vision model, as data: URLs (never fetched: shown and sent as they are).
+  const images = Array.isArray(message.images) ? message.images.filter((url) => typeof url === "string" && url.startsWith("data:image/")) : [];
+  if (message.role === "user" && images.length) clean.images = images;
   return clean;
 }
 

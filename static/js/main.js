@@ -1,6 +1,7 @@
 /** The chat page: wires the catalogue, the session, the conversations and the views together. */
 
 import { ChatController } from "./chat.js";
+import { Attachments } from "./attachments.js";
 import { autoTitles, ChatSettings, titleModelId } from "./chat-settings.js";
 import { bindShortcuts, Composer } from "./composer.js";
 import { ConversationStore } from "./conversations.js";
@@ -56,9 +57,11 @@ const chat = new ChatController({
     onContext: (context) => composer.showContext(context),
     autoTitles,
     titleWriter,
+    restoreImages: (images) => attachments.restore(images),
   },
 });
 const composer = new Composer({ onSend: (text) => send(text), onStop: () => chat.stop() });
+const attachments = new Attachments({ onProblem: (message) => showNotice(message, "warning") });
 const sidebar = new Sidebar({ store: conversations, onOpen: (id) => chat.open(id), onNew: () => chat.newChat(), modelName });
 const settings = new ChatSettings({
   chat,
@@ -169,7 +172,7 @@ async function loadModel(entry) {
 async function send(text) {
   $("chat-error").hidden = true;
   if (!conversations.get(chat.current.id)) chat.current.model = picker.selected?.id ?? null;
-  await chat.send(text);
+  await chat.send(text, attachments.take());
 }
 
 function messageAction(action, id, extra) {
@@ -239,6 +242,7 @@ function sessionChanged(state) {
 function refreshControls() {
   const entry = picker.selected;
   composer.update({ state: session.state.name, canSend: Boolean(entry && !entry.problems.length), modelName: entry?.name ?? "" });
+  attachments.enable(Boolean(entry?.model?.vision));
   renderModelDetails(entry, session.state.entry?.id === entry?.id ? session.state.defaults : null);
   if (chat.current) {
     $("conversation-title").textContent = chat.current.title;

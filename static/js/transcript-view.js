@@ -93,7 +93,10 @@ export class TranscriptView {
     time.textContent = relativeTime(message.time);
     time.title = new Date(message.time).toLocaleString();
     if (message.role === "assistant") renderReasonedReply(body, message.content);
-    else body.textContent = message.content;
+    else {
+      body.textContent = message.content;
+      body.append(...(message.images ?? []).map(attachedImage));
+    }
     if (message.pending) {
       item.setAttribute("aria-busy", "true");
       item.classList.add("pending");
@@ -221,6 +224,14 @@ function versionSwitch(versions, message) {
   count.setAttribute("aria-label", `version ${index + 1} of ${versions.length}`);
   box.append(previous, count, next);
   return box;
+}
+
+function attachedImage(url, index) {
+  const image = document.createElement("img");
+  image.className = "attached-image";
+  image.src = url;
+  image.alt = `Attached image ${index + 1}`;
+  return image;
 }
 
 /** The line under a reply: stopped or cut off, speeds, tokens. */

@@ -153,3 +153,40 @@ def test_server_defined_providers_are_listed_read_only_and_keep_their_key(browse
         assert "team-key-77" not in app.content()
         context.close()
     assert outside == []
+
+
+# The smallest PNG there is: one transparent pixel.
+PIXEL_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                          "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+@pytest.mark.parametrize(("kind", "type_"), [("openai", "openai"), ("anthropic", "anthropic"), ("gemini", "gemini")])
+def test_an_image_goes_to_a_vision_model_in_its_types_format(app: Page, replay: str, tmp_path, kind: str,  # type: ignore[no-untyped-def]
+                                                            type_: str) -> None:
+    app.evaluate("(d) => hearth.providers.register(d)", {"id": "eye", "name": "Eye", "type": type_,
+                 "baseUrl": f"{replay}/{kind}", "models": [{"id": "m", "vision": True}]})
+    app.select_option("#model-select", "@eye/m")
+    expect(app.locator("#attach-label")).to_be_visible()
+    picture = tmp_path / "pixel.png"
+    picture.write_bytes(PIXEL_PNG)
+    app.set_input_files("#attach-input", str(picture))
+    expect(app.locator("#attachments img")).to_have_count(1)
+    app.fill("#prompt", "What is in this picture?")
+    app.press("#prompt", "Enter")
+    finished(app)
+    expect(app.locator('#transcript article.message[data-role="user"] img.attached-image')).to_have_count(1)
+    sent = Replay.bodies[-1]
+    data = __import__("base64").b64encode(PIXEL_PNG).decode()
+    if type_ == "openai":
+        parts = sent["messages"][-1]["content"]
+        assert parts[0] == {"type": "text", "text": "What is in this picture?"}
+        assert parts[1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
+    elif type_ == "anthropic":
+        image = sent["messages"][-1]["content"][0]
+        assert image == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+    else:
+        assert sent["contents"][-1]["parts"][0] == {"inline_data": {"mime_type": "image/png", "data": data}}
+    expect(app.locator("#attachments img")).to_have_count(0)
+    app.evaluate("(d) => hearth.providers.register(d)", {"id": "eye", "name": "Eye", "type": type_,
+                 "baseUrl": f"{replay}/{kind}", "models": [{"id": "m"}]})
+    expect(app.locator("#attach-label")).to_be_hidden()

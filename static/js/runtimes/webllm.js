@@ -68,7 +68,9 @@ export class WebLLMRuntime {
     return this.#serially(async () => {
       if (!this.#engine || !this.#loaded) throw new Error("ModelNotLoadedError: load a model first");
       const chunks = await this.#unlessWorkerDies(this.#engine.chat.completions.create({
-        ...params, messages, stream: true, stream_options: { include_usage: true },
+        // Text only: images attached for a remote vision model are not for this one.
+        ...params, messages: messages.map(({ role, content }) => ({ role, content })), stream: true,
+        stream_options: { include_usage: true },
       }));
       const { text, finishReason, usage } = await this.#unlessWorkerDies(collect(chunks, onText));
       const { info } = await this.#ask({ op: "info" });
