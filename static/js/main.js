@@ -9,6 +9,7 @@ import { CustomModelForm } from "./custom-form.js";
 import { CustomModelList } from "./custom-list.js";
 import { CustomModelStore } from "./custom-models.js";
 import { explainError } from "./errors.js";
+import { formatCost } from "./format.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
 import { renderModelDetails } from "./model-details.js";
@@ -246,6 +247,9 @@ function refreshControls() {
   renderModelDetails(entry, session.state.entry?.id === entry?.id ? session.state.defaults : null);
   if (chat.current) {
     $("conversation-title").textContent = chat.current.title;
+    // What every priced reply in this conversation cost, versions included.
+    const costs = chat.current.messages.map((m) => m.cost).filter(Number.isFinite);
+    $("conversation-cost").textContent = costs.length ? `This chat: ${formatCost(costs.reduce((a, b) => a + b, 0))}` : "";
     const loaded = ["ready", "generating"].includes(session.state.name) ? session.state.entry : null;
     showModelMismatch(chat.current, loaded);
   }

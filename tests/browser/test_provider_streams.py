@@ -64,7 +64,8 @@ def test_each_type_streams_its_documented_format(app: Page, replay: str, kind: s
     else:
         expect(meta).to_contain_text(f"{tokens} tokens")
         expect(meta).not_to_contain_text("estimated")
-        expect(meta).to_contain_text("$")  # priced: the reply's cost
+        expect(meta).to_contain_text("$")  # priced: the reply's cost, and the chat's
+        expect(app.locator("#conversation-cost")).to_contain_text("This chat: $")
 
 
 def test_reasoning_is_a_collapsed_block_and_not_sent_back(app: Page, replay: str) -> None:
@@ -111,6 +112,29 @@ def test_a_refused_parameter_is_dropped_remembered_and_undoable(app: Page, repla
     learned.locator("button").click()
     expect(learned).to_have_count(0)
     assert app.evaluate("() => hearth.providers.list()[0].learnedDrops.m") == []
+
+
+def test_providers_export_and_import_with_keys_only_when_asked(app: Page, replay: str, browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app.evaluate("(base) => hearth.providers.register({ id: 'mine', name: 'Mine', baseUrl: base, models: [{ id: 'm' }] },"
+                 " { keys: ['sk-export-1'] })", f"{replay}/openai")
+    app.click("#open-providers")
+    files = {}
+    for with_keys in (False, True):
+        app.set_checked("#provider-export-keys", with_keys)
+        with app.expect_download() as download:
+            app.click("#provider-export")
+        files[with_keys] = tmp_path / download.value.suggested_filename
+        download.value.save_as(files[with_keys])
+    assert "sk-export-1" not in files[False].read_text() and "sk-export-1" in files[True].read_text()
+    app.evaluate("() => hearth.providers.remove('mine')")
+    broken = tmp_path / "broken.json"
+    document = __import__("json").loads(files[True].read_text())
+    document["providers"].append({"id": "Bad Id", "baseUrl": "nope"})
+    broken.write_text(__import__("json").dumps(document))
+    app.set_input_files("#provider-import", str(broken))
+    expect(app.locator("#provider-report")).to_contain_text("Imported 1 provider. Skipped 1: Bad Id")
+    listed = app.evaluate("() => hearth.providers.list()")
+    assert [(p["id"], p["keysKept"]) for p in listed] == [("mine", "session")]
 
 
 def test_a_providers_model_can_write_the_titles(page: Page, replay: str) -> None:
