@@ -98,7 +98,9 @@ export async function answerError(provider, response) {
   }
   const status = response.status;
   const quoted = said ? `: “${said.slice(0, 300)}”` : json ? "" : htmlHint(text);
-  if (status === 401 || status === 403) {
+  // LiteLLM without a database answers a key that is not its master key with 400 no_db_connection.
+  const gatewayRefusal = status === 400 && json?.error?.type === "no_db_connection";
+  if (status === 401 || status === 403 || gatewayRefusal) {
     return new ProviderError(`${provider.name} refused the key (${status})${quoted}. Check the API key in Providers.`,
       { status, serverText: said, kind: "auth" });
   }
