@@ -27,6 +27,10 @@ pytestmark = pytest.mark.compiler
 STEPS = 16
 PROMPT = "The hearth keeps the fire; quantization keeps four bits for every weight of the model."
 PREFILL_CHUNK = 8  # shorter than the prompt: prefill runs in several chunks, as in WebLLM
+# Families with a sliding window (Gemma's 16) take a prompt within it, so decoding crosses the window:
+# TVM 0.27's CPU paged-prefill kernel for windowed layers reads an unset running maximum (NaN) when
+# a chunk's first keys fall outside the window; its WebGPU kernel, which WebLLM runs, does not.
+WINDOWED_PROMPT = "The hearth keeps the fire; quantization"
 # float32 on both sides, summed in different orders, with ggml's own exp and rope: measured within
 # 2e-5 of the step's largest |logit|; this leaves room for other CPUs' SIMD paths.
 LOGIT_TOLERANCE = 2e-4
@@ -57,11 +61,11 @@ def _stored(checkpoint) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def
     return dict(checkpoint.model.quantization.convert(checkpoint.model.params, checkpoint.loader.load))
 
 
-def _prompt(directory: Path) -> list[int]:
+def _prompt(directory: Path, window: int | None = None) -> list[int]:
     from tokenizers import Tokenizer
 
-    ids = Tokenizer.from_file(str(directory / "tokenizer.json")).encode(PROMPT).ids
-    assert len(ids) > 2 * PREFILL_CHUNK
+    ids = Tokenizer.from_file(str(directory / "tokenizer.json")).encode(WINDOWED_PROMPT if window else PROMPT).ids
+    assert len(ids) > 2 * PREFILL_CHUNK or (window and PREFILL_CHUNK < len(ids) <= window < len(ids) + STEPS)
     return ids
 
 
@@ -108,7 +112,7 @@ def test_cpu_library_decodes_like_llama_cpp(family: tuple[str, Path, Path]) -> N
     checkpoint = read_checkpoint(directory, spec, prefill_chunk_size=PREFILL_CHUNK)
     library = build_library(checkpoint.model, tvm.target.Target({"kind": "llvm"}))
     weights = dict(spec.convert(library.params, read_checkpoint(gguf_path, spec).loader.load))
-    prompt = _prompt(directory)
+    prompt = _prompt(directory, getattr(checkpoint.config, "sliding_window", None))
 
     ours, our_logits = NativeChat(library.executable, library.metadata, weights).generate(prompt, STEPS)
     theirs, their_logits = llama_cpp_greedy(gguf_path, prompt, STEPS)
