@@ -69,6 +69,9 @@ class GGUFLayout:
     permuted_qk: bool = False
     # (GGUFFile, general.architecture) -> the family's config.json keys beyond the common ones gguf/config.py reads
     extra_config: Callable[[Any, str], dict[str, Any]] | None = None
+    # What llama.cpp's converter adds to every RMSNorm weight (Gemma's 1 + w); a GGUF read as a Hugging
+    # Face checkpoint (write_hf_checkpoint, for the mlc-llm backend) takes it off again.
+    norm_shift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def _gemma_family(name: str, hf: str, layer_names: dict[str, str]) -> Architectu
     return Architecture(
         name=name, hf_architectures=(hf,), read_config=read_gemma_config, config_class=GemmaConfig,
         model=_gemma_model, hf_sources=llama_hf_sources, reference=_gemma_reference,
-        gguf=GGUFLayout(name, layer_names, extra_config=gemma_hf_config), conv_template="gemma",
+        gguf=GGUFLayout(name, layer_names, extra_config=gemma_hf_config, norm_shift=1.0), conv_template="gemma",
         hf_values=gemma_hf_values,
     )
 
