@@ -44,7 +44,9 @@ def check_shapes(
 class SafetensorsLoader:
     """Reads float weights lazily from a checkpoint directory's *.safetensors files."""
 
-    def __init__(self, checkpoint: Path, sources: Sources, values: Callable[[str, np.ndarray], np.ndarray] | None = None):
+    def __init__(
+        self, checkpoint: Path, sources: Sources, values: Callable[[str, np.ndarray], np.ndarray] | None = None
+    ):
         self.checkpoint = checkpoint
         self.sources = sources
         self.values = values  # the family's change from checkpoint values to stored ones (Gemma's 1 + w)
