@@ -79,3 +79,16 @@ def test_explicit_template_needs_its_tokens() -> None:
     with pytest.raises(ChatConfigError, match="unknown chat template 'vicuna'"):
         _config(_tokenizer(), "vicuna")
 
+
+
+def test_gemma_template_has_user_and_model_turns() -> None:
+    tokenizer = _tokenizer("<bos>", "<start_of_turn>", "<end_of_turn>")
+    ids = {t["content"]: t["id"] for t in tokenizer["added_tokens"]}
+    config = _config(_without(tokenizer, "<|im_start|>", "<|im_end|>"), bos_token_id=ids["<bos>"], eos_token_id=1)
+    template = config["conv_template"]
+    assert template["name"] == "gemma"
+    turns = (template["roles"]["user"], template["roles"]["assistant"])
+    assert turns == ("<start_of_turn>user", "<start_of_turn>model")
+    assert template["seps"] == ["<end_of_turn>\n"] and template["role_content_sep"] == "\n"
+    assert template["system_prefix_token_ids"] == [ids["<bos>"]]
+    assert set(template["stop_token_ids"]) == {ids["<end_of_turn>"], 1}

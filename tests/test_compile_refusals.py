@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.tinycheckpoint import write_tiny_checkpoint
+from tests.tinycheckpoint import FAMILIES, write_tiny_checkpoint
 from tests.tinygguf import write_tiny_gguf
 
 QWEN2 = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}
 QWEN3 = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3"}
+GEMMA2, GEMMA3 = FAMILIES["gemma2"], FAMILIES["gemma3"]
+SOFTCAP = r"attn_logit_softcapping=50 \(Gemma 2's soft-capping of attention scores\) is not done.*--backend mlc-llm"
 
 # name -> (config.json overrides, GGUF tensors left out, GGUF metadata, the message)
 GGUF_CASES = {
@@ -24,6 +26,10 @@ GGUF_CASES = {
                             r"tensor blk\.0\.attn_k\.weight has shape \[32, 64\].*metadata implies \[64, 64\]"),
     "qwen3-missing-norm": (QWEN3, ("blk.1.attn_k_norm.weight",), {},
                            r"has no tensor model\.layers\.1\.self_attn\.k_norm\.weight.*--backend mlc-llm"),
+    # llama.cpp's converter always writes Gemma 2's cap, 50 in every published model.
+    "gemma2-attention-softcap": (GEMMA2, (), {"attn_logit_softcapping": 50.0}, SOFTCAP),
+    "gemma3-missing-post-norm": (GEMMA3, ("blk.1.post_ffw_norm.weight",), {},
+                                 r"has no tensor model\.layers\.1\.post_feedforward_layernorm\.weight"),
 }  # fmt: skip
 # name -> (config.json overrides, the message)
 HF_CASES = {
@@ -32,6 +38,13 @@ HF_CASES = {
     "unknown-family": ({"architectures": ["GPTNeoXForCausalLM"]}, r"unsupported architecture GPTNeoX.*mlc-llm"),
     "mistral-window": ({"architectures": ["MistralForCausalLM"], "sliding_window": 64},
                        r"sliding_window=64 is shorter than the context window of 128.*--context-window 64"),
+    "gemma2-attention-softcap": ({**GEMMA2, "attn_logit_softcapping": 50.0}, SOFTCAP),
+    "gemma3-layer-order": ({**GEMMA3, "layer_types": ["full_attention"] + ["sliding_attention"] * 5},
+                           r"layer_types is not one full-attention layer after every 5 sliding-window ones"),
+    "gemma3-yarn": ({**GEMMA3, "rope_scaling": {"rope_type": "yarn", "factor": 8.0}},
+                    r"rope_scaling .* not supported for Gemma.*--backend mlc-llm"),
+    "gemma3-context-past-window": ({**GEMMA3, "sliding_window": 64}, r"sliding_window=64 is shorter than the "
+                                   r"context window of 128.*in WebGPU decoding past the window.*--context-window 64"),
 }  # fmt: skip
 
 

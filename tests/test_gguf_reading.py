@@ -297,7 +297,8 @@ def test_gguf_missing_paths_are_refused(tmp_path: Path) -> None:
 
 def test_gguf_unsupported_architecture_names_the_mlc_llm_backend(tmp_path: Path) -> None:
     write_tiny_llama(tmp_path / "falcon.gguf", arch="falcon")
-    with pytest.raises(GGUFError, match=r"'falcon' model.*architectures llama, qwen2, qwen3, phi3;.*--backend mlc-llm"):
+    names = r"architectures llama, qwen2, qwen3, phi3, gemma2, gemma3;"
+    with pytest.raises(GGUFError, match=rf"'falcon' model.*{names}.*--backend mlc-llm"):
         load_gguf_checkpoint(tmp_path / "falcon.gguf")
 
 
@@ -319,3 +320,22 @@ def test_gguf_unsupported_tensor_type_is_named(tmp_path: Path) -> None:
     write_tiny_llama(tmp_path / "iq.gguf", types={"ffn_up": "IQ4_NL"})
     with pytest.raises(GGUFError, match="blk.0.ffn_up.weight is stored as IQ4_NL.*Pick a GGUF quantized with"):
         load_gguf_checkpoint(tmp_path / "iq.gguf")
+
+
+def test_gemma_gguf_becomes_the_hugging_face_checkpoint_it_came_from(tmp_path: Path) -> None:
+    # llama.cpp's converter stores Gemma's norms as 1 + w; as a Hugging Face checkpoint (what the mlc-llm
+    # backend compiles from a GGUF) they must be w again, and the config must read back the same.
+    from safetensors.numpy import load_file
+
+    from tests.tinycheckpoint import FAMILIES, write_tiny_checkpoint
+    from tests.tinygguf import write_tiny_gguf
+    from webapp.compile.architectures import config_from_hf
+
+    directory = write_tiny_checkpoint(tmp_path / "checkpoint", **FAMILIES["gemma3"])
+    out = write_hf_checkpoint(load_gguf_checkpoint(write_tiny_gguf(directory, tmp_path / "g.gguf")), tmp_path / "hf")
+    original, saved = load_file(directory / "model.safetensors"), load_file(out / "model.safetensors")
+    assert saved.keys() == original.keys()
+    for name, values in original.items():
+        np.testing.assert_array_equal(saved[name], values.astype(np.float32), err_msg=name)
+    assert config_from_hf(json.loads((out / "config.json").read_text())) == config_from_hf(
+        json.loads((directory / "config.json").read_text()))

@@ -28,6 +28,8 @@ CORPUS = [
 ]
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VOCAB_SIZE = 384
+GEMMA = {"hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+         "query_pre_attn_scalar": 16, "sliding_window": 128, "rms_norm_eps": 1e-6}
 # One tiny checkpoint per family Hearth compiles: config.json overrides of llama_config(). Output heads
 # are untied: a tiny random model whose head is its embedding table only repeats its last token.
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -39,6 +41,15 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "mistral": {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 64},
     # Phi-4-mini's shape: fused q/k/v and gate/up, rotary embedding over 3/4 of each head.
     "phi3": {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "partial_rotary_factor": 0.75},
+    # Gemma: tied embeddings, llama.cpp's attention scale (query_pre_attn_scalar = head_dim), a sliding
+    # window that holds the browser tests' chats (the context is capped at it, see gemma/config.py; the
+    # llama.cpp test narrows it to cross it). Gemma 2's attention soft-cap is one so large it caps nothing,
+    # which Hearth compiles (it cannot soft-cap attention) and llama.cpp applies all the same.
+    "gemma2": {**GEMMA, "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2",
+               "final_logit_softcapping": 30.0, "attn_logit_softcapping": 1e8},
+    # Gemma 3: six layers, so that the sixth attends over everything with the global rope base.
+    "gemma3": {**GEMMA, "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "num_hidden_layers": 6,
+               "rope_theta": 1e6, "rope_local_base_freq": 10000.0, "sliding_window_pattern": 6},
 }
 
 
@@ -89,7 +100,10 @@ def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
     qwen = config["architectures"] == ["Qwen2ForCausalLM"]
     # Llama's attention_bias gives q/k/v and o biases; Qwen2 always has q/k/v biases and no o bias.
     llama_bias = config["architectures"] == ["LlamaForCausalLM"] and config.get("attention_bias", False)
-    qk_norm = config["architectures"] == ["Qwen3ForCausalLM"]
+    gemma = config["architectures"][0].startswith("Gemma")
+    qk_norm = config["architectures"] in (["Qwen3ForCausalLM"], ["Gemma3ForCausalLM"])
+    # Gemma's RMSNorms multiply by 1 + weight, so its weights are stored around 0, not 1.
+    norm_base = 0.0 if gemma else 1.0
 
     def dense(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
         return rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)
@@ -97,8 +111,11 @@ def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
     weights = {"model.embed_tokens.weight": rng.standard_normal((config["vocab_size"], hidden))}
     for layer in range(config["num_hidden_layers"]):
         prefix = f"model.layers.{layer}"
-        weights[f"{prefix}.input_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
-        weights[f"{prefix}.post_attention_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
+        weights[f"{prefix}.input_layernorm.weight"] = norm_base + 0.1 * rng.standard_normal(hidden)
+        weights[f"{prefix}.post_attention_layernorm.weight"] = norm_base + 0.1 * rng.standard_normal(hidden)
+        if gemma:
+            for name in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):
+                weights[f"{prefix}.{name}.weight"] = 0.1 * rng.standard_normal(hidden)
         projections = (("q_proj", heads * head_dim), ("k_proj", kv_heads * head_dim), ("v_proj", kv_heads * head_dim))
         for name, rows in projections:
             weights[f"{prefix}.self_attn.{name}.weight"] = dense(rows, hidden, 2.0)
@@ -108,12 +125,12 @@ def _weights(config: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
         if llama_bias:
             weights[f"{prefix}.self_attn.o_proj.bias"] = 0.1 * rng.standard_normal(hidden)
         if qk_norm:
-            weights[f"{prefix}.self_attn.q_norm.weight"] = 1 + 0.1 * rng.standard_normal(head_dim)
-            weights[f"{prefix}.self_attn.k_norm.weight"] = 1 + 0.1 * rng.standard_normal(head_dim)
+            weights[f"{prefix}.self_attn.q_norm.weight"] = norm_base + 0.1 * rng.standard_normal(head_dim)
+            weights[f"{prefix}.self_attn.k_norm.weight"] = norm_base + 0.1 * rng.standard_normal(head_dim)
         weights[f"{prefix}.mlp.gate_proj.weight"] = dense(inter, hidden)
         weights[f"{prefix}.mlp.up_proj.weight"] = dense(inter, hidden)
         weights[f"{prefix}.mlp.down_proj.weight"] = dense(hidden, inter)
-    weights["model.norm.weight"] = 1 + 0.1 * rng.standard_normal(hidden)
+    weights["model.norm.weight"] = norm_base + 0.1 * rng.standard_normal(hidden)
     if not config["tie_word_embeddings"]:
         # A wide output projection: logits several units apart, so argmax is robust to rounding.
         weights["lm_head.weight"] = dense(config["vocab_size"], hidden, 4.0)

@@ -29,6 +29,13 @@ LAYER_NAMES = {
     "mlp.gate_up_proj": "ffn_up",  # Phi-3: gate rows, then up rows
     "mlp.down_proj": "ffn_down",
 }
+# Gemma's differ: a norm after attention and after the MLP too; "ffn_norm" is the one before the MLP.
+GEMMA_LAYER_NAMES = {
+    **LAYER_NAMES,
+    "post_attention_layernorm": "post_attention_norm",
+    "pre_feedforward_layernorm": "ffn_norm",
+    "post_feedforward_layernorm": "post_ffw_norm",
+}
 GLOBAL_NAMES = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
 # general.architecture and tokenizer.ggml.pre by config.json architecture.
 FAMILIES = {
@@ -37,17 +44,27 @@ FAMILIES = {
     "Qwen3ForCausalLM": ("qwen3", "qwen2"),
     "MistralForCausalLM": ("llama", "gpt-2"),  # llama.cpp converts Mistral checkpoints as Llama
     "Phi3ForCausalLM": ("phi3", "gpt-2"),
+    "Gemma2ForCausalLM": ("gemma2", "gpt-2"),
+    "Gemma3ForCausalLM": ("gemma3", "gpt-2"),
+}
+# config.json key -> Gemma metadata key, written when the config has it (as convert_hf_to_gguf.py does).
+GEMMA_KEYS = {
+    "sliding_window": "attention.sliding_window",
+    "attn_logit_softcapping": "attn_logit_softcapping",
+    "final_logit_softcapping": "final_logit_softcapping",
+    "rope_local_base_freq": "rope.freq_base_swa",
 }
 NORMAL, CONTROL = 1, 3
 
 
-def gguf_name(hf_name: str) -> str:
-    """llama.cpp's name for a Hugging Face tensor name."""
+def gguf_name(hf_name: str, arch: str = "llama") -> str:
+    """llama.cpp's name for a Hugging Face tensor name of a family (general.architecture)."""
     owner, _, leaf = hf_name.rpartition(".")
     if owner in GLOBAL_NAMES:
         return f"{GLOBAL_NAMES[owner]}.{leaf}"
     _, _, layer, part = owner.split(".", 3)
-    return f"blk.{layer}.{LAYER_NAMES[part]}.{leaf}"
+    names = GEMMA_LAYER_NAMES if arch.startswith("gemma") else LAYER_NAMES
+    return f"blk.{layer}.{names[part]}.{leaf}"
 
 
 def interleave_rotary_rows(rows: np.ndarray, n_heads: int) -> np.ndarray:
@@ -77,6 +94,8 @@ def write_tiny_gguf(checkpoint: Path, path: Path, drop: tuple[str, ...] = (), **
         "rope.freq_base": float(config["rope_theta"]),
         "rope.dimension_count": int(config["head_dim"] * config.get("partial_rotary_factor", 1.0)),
     }  # fmt: skip
+    if arch.startswith("gemma"):
+        keys.update({gguf_key: config[key] for key, gguf_key in GEMMA_KEYS.items() if config.get(key) is not None})
     keys.update({key.replace("__", "."): value for key, value in metadata.items()})
     for key, value in keys.items():
         if isinstance(value, str):
@@ -88,10 +107,12 @@ def write_tiny_gguf(checkpoint: Path, path: Path, drop: tuple[str, ...] = (), **
     _add_tokenizer(writer, json.loads((checkpoint / "tokenizer.json").read_text()), pre, config)
     heads = {"attn_q": config["num_attention_heads"], "attn_k": config["num_key_value_heads"]}
     for hf_name, values in load_file(str(checkpoint / "model.safetensors")).items():
-        name = gguf_name(hf_name)
+        name = gguf_name(hf_name, arch)
         if name in drop:
             continue
         values = values.astype(np.float32)
+        if arch.startswith("gemma") and hf_name.endswith("norm.weight"):
+            values = values + np.float32(1)  # Gemma's RMSNorm weight w multiplies as 1 + w
         part = name.split(".")[-2]
         if arch == "llama" and part in heads:
             values = interleave_rotary_rows(values, heads[part])

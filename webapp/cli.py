@@ -101,7 +101,7 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--name", "display_name", help="Name shown in the model picker [default: <source dir> (<quantization>)].")
 @click.option("--conv-template", default="auto", show_default=True,
               help="Chat format: auto (the GGUF's own chat template, else from the tokenizer's special tokens), "
-                   "chatml, llama-3 or LM (plain text).")
+                   "chatml, llama-3, gemma or LM (plain text).")
 @click.option("--context-window", type=click.IntRange(1),
               help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
 @click.option("--prefill-chunk", type=click.IntRange(1), help="Most prompt tokens per prefill call [default: 1024].")

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from webapp.compile.errors import CompileError
+from webapp.compile.gemma.config import GemmaConfig, read_gemma_config
+from webapp.compile.gemma.gguf import gemma_hf_config
+from webapp.compile.gemma.loader import hf_values as gemma_hf_values
 from webapp.compile.llama.config import ConfigError, LlamaConfig, read_llama_config
 from webapp.compile.llama.loader import hf_sources as llama_hf_sources
 
@@ -34,6 +37,14 @@ LLAMA_LAYER_NAMES = {
     "ffn_gate": "mlp.gate_proj",
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
+}
+
+# Gemma's GGUF names: a norm after attention and after the MLP as well, and ffn_norm is the one before it.
+GEMMA2_LAYER_NAMES = {
+    **LLAMA_LAYER_NAMES,
+    "post_attention_norm": "post_attention_layernorm",
+    "ffn_norm": "pre_feedforward_layernorm",
+    "post_ffw_norm": "post_feedforward_layernorm",
 }
 
 # Phi-3's GGUF names: q/k/v in one attn_qkv tensor, gate/up in one ffn_up tensor (gate rows first).
@@ -56,6 +67,11 @@ class GGUFLayout:
     # convert_hf_to_gguf.py reorders q/k rows for ggml's interleaved ("normal") rope in Llama
     # files only; families ggml runs with NEOX rope (Qwen2, Qwen3, Gemma...) keep HF's row order.
     permuted_qk: bool = False
+    # (GGUFFile, general.architecture) -> the family's config.json keys beyond the common ones gguf/config.py reads
+    extra_config: Callable[[Any, str], dict[str, Any]] | None = None
+    # What llama.cpp's converter adds to every RMSNorm weight (Gemma's 1 + w); a GGUF read as a Hugging
+    # Face checkpoint (write_hf_checkpoint, for the mlc-llm backend) takes it off again.
+    norm_shift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,8 @@ class Architecture:
     gguf: GGUFLayout | None  # None: Hearth reads no GGUF of this family
     # Chat format when "auto" finds none in the GGUF or by the tokenizer's special tokens (chat_config.py).
     conv_template: str = "LM"
+    # (parameter, float32 values of its checkpoint tensors) -> the values the model stores (Gemma's norms: 1 + w)
+    hf_values: Callable[[str, np.ndarray], np.ndarray] | None = None
 
 
 def _llama_model(config: LlamaConfig, dtype: str) -> nn.Module:
@@ -84,6 +102,27 @@ def _llama_reference(config: LlamaConfig, weights: dict[str, np.ndarray]) -> Any
     from webapp.compile.reference import ReferenceLlama
 
     return ReferenceLlama(config, weights)
+
+
+def _gemma_model(config: Any, dtype: str) -> nn.Module:
+    from webapp.compile.gemma.model import GemmaForCausalLM
+
+    return GemmaForCausalLM(config, dtype)
+
+
+def _gemma_reference(config: Any, weights: dict[str, np.ndarray]) -> Any:
+    from webapp.compile.gemma.reference import ReferenceGemma
+
+    return ReferenceGemma(config, weights)
+
+
+def _gemma_family(name: str, hf: str, layer_names: dict[str, str]) -> Architecture:
+    return Architecture(
+        name=name, hf_architectures=(hf,), read_config=read_gemma_config, config_class=GemmaConfig,
+        model=_gemma_model, hf_sources=llama_hf_sources, reference=_gemma_reference,
+        gguf=GGUFLayout(name, layer_names, extra_config=gemma_hf_config, norm_shift=1.0), conv_template="gemma",
+        hf_values=gemma_hf_values,
+    )
 
 
 def _as_stored(name: str) -> list[str]:
@@ -113,6 +152,11 @@ ARCHITECTURES: dict[str, Architecture] = {
         _llama_family("mistral", "MistralForCausalLM", None),
         # Phi-3 stores q/k/v and gate/up fused already, as model.py computes them; the GGUF too.
         _llama_family("phi3", "Phi3ForCausalLM", GGUFLayout("phi3", PHI3_LAYER_NAMES), _as_stored),
+        _gemma_family("gemma2", "Gemma2ForCausalLM", GEMMA2_LAYER_NAMES),
+        # Gemma 3's text-only models (1B, 270M); the multimodal ones are Gemma3ForConditionalGeneration.
+        _gemma_family("gemma3", "Gemma3ForCausalLM", {
+            **GEMMA2_LAYER_NAMES, "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
+        }),  # fmt: skip
     )
 }
 

@@ -14,7 +14,7 @@ from typing import Any
 from webapp.compile.errors import CompileError
 from webapp.compile.scheme import Quantization
 
-CONV_TEMPLATES = ("auto", "chatml", "llama-3", "LM")
+CONV_TEMPLATES = ("auto", "chatml", "llama-3", "gemma", "LM")
 # Sampling defaults for what the checkpoint does not set (generation_config.json, a GGUF's
 # general.sampling.*). Hearth compiles small models for browsers, and at mlc-llm's defaults (1.0, 1.0,
 # no penalty) they ramble and loop. These are SmolLM2's model-card settings (temperature 0.2,
@@ -109,18 +109,31 @@ def _template(name: str, vocab: dict[str, int], bos: list[int], eos: list[int]) 
             "stop_str": ["<|end_of_text|>", "<|eot_id|>"],
             "stop_token_ids": sorted({*stops, *eos}),
         }
+    if name == "gemma":  # Gemma has no system turn; WebLLM puts the system message before the first one
+        end = _token_id(vocab, "<end_of_turn>")
+        _token_id(vocab, "<start_of_turn>")
+        roles = {"user": "<start_of_turn>user", "assistant": "<start_of_turn>model", "tool": "<start_of_turn>user"}
+        return _without_system_turn(common, bos, roles, "<end_of_turn>\n", "\n", ["<end_of_turn>"], {end, *eos})
     # "LM": plain text continuation, for base models without a chat format.
+    return _without_system_turn(common, bos, {"user": "", "assistant": "", "tool": ""}, "", "", [], set(eos))
+
+
+def _without_system_turn(
+    common: dict[str, Any], bos: list[int], roles: dict[str, str], sep: str, role_sep: str,
+    stop_str: list[str], stop_ids: set[int],
+) -> dict[str, Any]:
+    # Formats whose system message, if any, is plain text before the first turn, after BOS.
     return {
         **common,
         "system_template": "{system_message}",
         "system_message": "",
         "system_prefix_token_ids": bos[:1] or None,
-        "roles": {"user": "", "assistant": "", "tool": ""},
-        "seps": [""],
-        "role_content_sep": "",
-        "role_empty_sep": "",
-        "stop_str": [],
-        "stop_token_ids": sorted(set(eos)),
+        "roles": roles,
+        "seps": [sep],
+        "role_content_sep": role_sep,
+        "role_empty_sep": role_sep,
+        "stop_str": stop_str,
+        "stop_token_ids": sorted(stop_ids),
     }
 
 
@@ -134,6 +147,8 @@ def pick_conv_template(requested: str, vocab: dict[str, int], fallback: str = "L
         return "chatml"
     if "<|start_header_id|>" in vocab and "<|eot_id|>" in vocab:
         return "llama-3"
+    if "<start_of_turn>" in vocab and "<end_of_turn>" in vocab:
+        return "gemma"
     return fallback
 
 

@@ -44,9 +44,12 @@ def check_shapes(
 class SafetensorsLoader:
     """Reads float weights lazily from a checkpoint directory's *.safetensors files."""
 
-    def __init__(self, checkpoint: Path, sources: Sources):
+    def __init__(
+        self, checkpoint: Path, sources: Sources, values: Callable[[str, np.ndarray], np.ndarray] | None = None
+    ):
         self.checkpoint = checkpoint
         self.sources = sources
+        self.values = values  # the family's change from checkpoint values to stored ones (Gemma's 1 + w)
         self._files = self._index(checkpoint)
 
     @staticmethod
@@ -88,7 +91,8 @@ class SafetensorsLoader:
         for source in self.sources(name):
             with safe_open(str(self._files[source]), framework="numpy") as handle:
                 parts.append(handle.get_tensor(source).astype(np.float32))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        return self.values(name, values) if self.values else values
 
 
 def read_json_file(path: Path) -> dict:

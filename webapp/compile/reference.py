@@ -93,41 +93,56 @@ class ReferenceLlama:
         bias = self.w.get(f"{name}.bias")
         return out + bias if bias is not None else out
 
-    def _rotate(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        # x: [seq, heads, head_dim]; rotate the two halves of each head's first rotary_dimensions
+    def _rotate(self, x: np.ndarray, positions: np.ndarray, freq: np.ndarray | None = None) -> np.ndarray:
+        # x: [seq, heads, head_dim]; rotate the two halves of each head's first 2 * len(freq) dimensions
         # (rotate_half convention); the rest of the head passes through unchanged.
-        angle = positions[:, None] * self.freq[None, :]  # [seq, rotary / 2]
+        freq = self.freq if freq is None else freq
+        angle = positions[:, None] * freq[None, :]  # [seq, rotary / 2]
         cos = np.concatenate([np.cos(angle)] * 2, axis=-1)[:, None, :]
         sin = np.concatenate([np.sin(angle)] * 2, axis=-1)[:, None, :]
-        turned, passed = np.split(x, [self.config.rotary_dimensions], axis=-1)
+        turned, passed = np.split(x, [2 * len(freq)], axis=-1)
         half = turned.shape[-1] // 2
         rotated = np.concatenate([-turned[..., half:], turned[..., :half]], axis=-1)
         return np.concatenate([turned * cos + rotated * sin, passed], axis=-1)
 
-    def _attention(self, x: np.ndarray, layer: int, start: int) -> np.ndarray:
+    def _qkv(self, x: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The layer's queries, keys and values [seq, heads, head_dim], q/k-normed where the family does."""
         c = self.config
         prefix = f"model.layers.{layer}.self_attn"
-        seq = x.shape[0]
         heads = c.num_attention_heads + 2 * c.num_key_value_heads
-        qkv = self._linear(x, f"{prefix}.qkv_proj").reshape(seq, heads, c.head_dim)
+        qkv = self._linear(x, f"{prefix}.qkv_proj").reshape(x.shape[0], heads, c.head_dim)
         q, k, v = np.split(qkv, [c.num_attention_heads, c.num_attention_heads + c.num_key_value_heads], axis=1)
         if c.qk_norm:
             q, k = self._norm(q, f"{prefix}.q_norm.weight"), self._norm(k, f"{prefix}.k_norm.weight")
-        positions = np.arange(start, start + seq, dtype=np.float64)
+        return q, k, v
+
+    def _attention(self, x: np.ndarray, layer: int, start: int) -> np.ndarray:
+        q, k, v = self._qkv(x, layer)
+        positions = np.arange(start, start + x.shape[0], dtype=np.float64)
         q, k = self._rotate(q, positions), self._rotate(k, positions)
+        out = self._attend(q, k, v, layer, start, 1 / math.sqrt(self.config.head_dim))
+        return self._linear(out, f"model.layers.{layer}.self_attn.o_proj")
+
+    def _attend(
+        self, q: np.ndarray, k: np.ndarray, v: np.ndarray, layer: int, start: int, scale: float,
+        window: int | None = None,
+    ) -> np.ndarray:
+        """Append k, v to the layer's cache; attend q over it causally (and within `window` keys if given)."""
+        c = self.config
         self.keys[layer] = np.concatenate([self.keys[layer], k])
         self.values[layer] = np.concatenate([self.values[layer], v])
-        keys, values = self.keys[layer], self.values[layer]
         group = c.num_attention_heads // c.num_key_value_heads
-        keys, values = np.repeat(keys, group, axis=1), np.repeat(values, group, axis=1)
-        scores = np.einsum("qhd,khd->hqk", q, keys) / math.sqrt(c.head_dim)
+        keys, values = np.repeat(self.keys[layer], group, axis=1), np.repeat(self.values[layer], group, axis=1)
+        scores = np.einsum("qhd,khd->hqk", q, keys) * scale
         # Causal mask: query i (at position start + i) sees keys up to that position.
-        visible = np.arange(keys.shape[0])[None, :] <= (start + np.arange(seq))[:, None]
+        query_pos, key_pos = (start + np.arange(q.shape[0]))[:, None], np.arange(keys.shape[0])[None, :]
+        visible = key_pos <= query_pos
+        if window is not None:
+            visible &= query_pos - key_pos < window
         scores = np.where(visible[None], scores, -np.inf)
         probs = np.exp(scores - scores.max(axis=-1, keepdims=True))
         probs /= probs.sum(axis=-1, keepdims=True)
-        out = np.einsum("hqk,khd->qhd", probs, values).reshape(seq, -1)
-        return self._linear(out, f"{prefix}.o_proj")
+        return np.einsum("hqk,khd->qhd", probs, values).reshape(q.shape[0], -1)
 
     def _mlp(self, x: np.ndarray, layer: int) -> np.ndarray:
         gate, up = np.split(self._linear(x, f"model.layers.{layer}.mlp.gate_up_proj"), 2, axis=-1)

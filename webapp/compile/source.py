@@ -97,7 +97,7 @@ def _read_directory(source: Path, sizes: dict[str, int | None], quantization: Qu
         tokenizer_bytes=tokenizer_path.read_bytes(),
         generation=generation,
         conv_template=None,
-        loader=SafetensorsLoader(source, arch.hf_sources),
+        loader=SafetensorsLoader(source, arch.hf_sources, arch.hf_values),
         blocks=None,
     )
 

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from webapp.compile.architectures import architecture
 from webapp.compile.gguf.chat import conversation_template, generation_defaults, stop_token_ids
 from webapp.compile.gguf.config import hf_config
 from webapp.compile.gguf.reader import GGUFError, GGUFFile
@@ -38,9 +39,12 @@ class GGUFCheckpoint:
     _tensors: list[GGUFTensor] = field(repr=False)
 
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
-        """(Hugging Face name, float32 array) pairs, decoded one at a time, in the HF layout."""
+        """(Hugging Face name, float32 array) pairs, decoded one at a time, in the HF layout and values."""
+        layout = architecture(self.config["model_type"]).gguf
+        shift = np.float32(layout.norm_shift if layout else 0.0)
         for tensor in self._tensors:
-            yield tensor.name, tensor.dequantize()
+            values = tensor.dequantize()
+            yield tensor.name, values - shift if shift and tensor.name.endswith("norm.weight") else values
 
     def raw_tensors(self) -> Iterator[tuple[str, GGUFTensor]]:
         """(Hugging Face name, tensor record): its `ggml_type`, `q4_blocks()`, `raw()` or `dequantize()`."""

@@ -72,6 +72,8 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
     window = gf.get(key + "attention.sliding_window")
     if window:
         config["sliding_window"] = int(window)
+    if row.gguf.extra_config:
+        config.update(row.gguf.extra_config(gf, row.gguf.architecture))
     for hf_key, gguf_key in (("bos_token_id", "bos"), ("eos_token_id", "eos"), ("pad_token_id", "padding")):
         value = gf.get(f"tokenizer.ggml.{gguf_key}_token_id")
         if value is not None:

@@ -126,6 +126,21 @@ def _rotary_dim(raw: dict[str, Any], model_type: str, head_dim: int) -> int | No
     return rotary
 
 
+def attention_shape(raw: dict[str, Any]) -> tuple[int, int, int, int]:
+    """hidden_size, query heads, key/value heads and head_dim of a config.json, checked for rotary attention."""
+    hidden_size = _field(raw, "hidden_size", int)
+    num_heads = _field(raw, "num_attention_heads", int)
+    num_kv_heads = _field(raw, "num_key_value_heads", int, num_heads)
+    if num_heads % num_kv_heads:
+        raise ConfigError(
+            f"config.json: num_attention_heads ({num_heads}) must be a multiple of num_key_value_heads ({num_kv_heads})"
+        )
+    head_dim = _field(raw, "head_dim", int, hidden_size // num_heads)
+    if head_dim % 2:
+        raise ConfigError(f"config.json: head_dim ({head_dim}) must be even for rotary embeddings")
+    return hidden_size, num_heads, num_kv_heads, head_dim
+
+
 def read_llama_config(
     raw: dict[str, Any],
     *,
@@ -140,16 +155,7 @@ def read_llama_config(
         raise ConfigError(f"config.json: hidden_act {hidden_act!r} is not supported (Llama-family models use 'silu')")
     if raw.get("mlp_bias"):
         raise ConfigError("config.json: mlp_bias=true is not supported")
-    hidden_size = _field(raw, "hidden_size", int)
-    num_heads = _field(raw, "num_attention_heads", int)
-    num_kv_heads = _field(raw, "num_key_value_heads", int, num_heads)
-    if num_heads % num_kv_heads:
-        raise ConfigError(
-            f"config.json: num_attention_heads ({num_heads}) must be a multiple of num_key_value_heads ({num_kv_heads})"
-        )
-    head_dim = _field(raw, "head_dim", int, hidden_size // num_heads)
-    if head_dim % 2:
-        raise ConfigError(f"config.json: head_dim ({head_dim}) must be even for rotary embeddings")
+    hidden_size, num_heads, num_kv_heads, head_dim = attention_shape(raw)
     max_positions = _field(raw, "max_position_embeddings", int)
     window = _sliding_window(raw, model_type)
     context = context_window_size or min(max_positions, DEFAULT_CONTEXT_WINDOW_SIZE, window)

@@ -146,7 +146,6 @@ class LlamaForCausalLM(nn.Module):
         """The paged KV cache with TIR attention kernels for the target being compiled for."""
         config = self.config
         return TIRPagedKVCache(
-            attn_kind="mha",
             max_batch_size=max_batch_size,
             max_total_seq_len=max_total_seq_len,
             prefill_chunk_size=prefill_chunk_size,
@@ -160,17 +159,25 @@ class LlamaForCausalLM(nn.Module):
             v_head_dim=config.head_dim,
             mla_original_qk_head_dim=0,
             mla_original_v_head_dim=0,
-            # NORMAL: the cache rotates q and k before attention, the way Hugging Face's Llama does.
-            rope_mode=RopeMode.NORMAL,
             rope_scale=1,
-            rope_theta=config.rope_theta,
-            rope_scaling=config.rope_scaling or {},
             rope_ext_factors=relax.prim_value(0),
-            rotary_dim=config.rotary_dimensions,
             enable_disaggregation=False,
             dtype=self.dtype,
             target=tvm.target.Target.current(allow_none=False),
+            **self.kv_cache_layout(),
         )
+
+    def kv_cache_layout(self) -> dict[str, Any]:
+        """The KV cache's per-family arguments: attention kind per layer, and how it rotates keys."""
+        config = self.config
+        return {
+            "attn_kind": "mha",
+            # NORMAL: the cache rotates q and k before attention, the way Hugging Face's Llama does.
+            "rope_mode": RopeMode.NORMAL,
+            "rope_theta": config.rope_theta,
+            "rope_scaling": config.rope_scaling or {},
+            "rotary_dim": config.rotary_dimensions,
+        }
 
     def export_spec(self) -> dict[str, dict[str, Any]]:
         """The exported functions as data: argument specs per function, in WebLLM's calling convention.
