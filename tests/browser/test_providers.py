@@ -166,6 +166,18 @@ def test_the_page_itself_reaches_no_provider_and_no_other_origin(chat: Page, fro
     assert not front.requests, "the page's own fetch never reached the provider"
 
 
+def test_model_lists_refresh_on_their_own_and_a_failing_one_is_kept_stale(chat: Page, front: RecordingFront) -> None:
+    register(chat, f"{front.url}/v1")
+    chat.evaluate("""() => hearth.providers.register({ id: "gone", name: "Gone", baseUrl: "http://127.0.0.1:9/v1",
+        models: [{ id: "m" }], modelList: { ids: ["a", "b"], fetchedAt: 1 } })""")
+    chat.click("#open-providers")
+    live = chat.locator('#provider-list li[data-provider-id="llama"] .model-list-note')
+    expect(live).to_contain_text("the endpoint lists 1 model", timeout=20_000)
+    stale = chat.locator('#provider-list li[data-provider-id="gone"] .model-list-note')
+    expect(stale).to_have_attribute("data-stale", "true", timeout=20_000)
+    expect(stale).to_contain_text("the last good one had 2 models")
+
+
 # Last in the module: llama.cpp goes on generating the stopped reply for a while after the hang-up.
 def test_stop_closes_the_connection_to_the_server(page: Page, front: RecordingFront) -> None:
     # No title afterwards: the story's call is the one to watch.

@@ -6,7 +6,9 @@
 
 import { confirmAction } from "../dialog.js";
 import { downloadFile } from "../files.js";
+import { listModels } from "./doctor.js";
 import { allowDirectCalls } from "./origins.js";
+import { modelsUrl } from "./requests.js";
 import { validateProvider } from "./records.js";
 
 const $ = (id) => document.getElementById(id);
@@ -31,6 +33,24 @@ export class ProviderPanel {
       this.render();
     });
     store.onChange(() => this.render());
+    $("open-providers").addEventListener("click", () => this.refreshLists());
+  }
+
+  /**
+   * Fetch each provider's model list on its own, with a timeout, never holding up the page or each
+   * other; a list that cannot be fetched keeps the last good one, marked stale with the reason.
+   */
+  refreshLists() {
+    return Promise.all(this.#store.own.filter((p) => p.enabled && modelsUrl(p)).map(async (provider) => {
+      try {
+        await allowDirectCalls(provider);
+        const listed = await listModels(provider, this.#keys.keys(provider.id)[0] ?? null);
+        this.#store.update(provider.id, () => ({ modelList: { ids: listed.map((m) => m.id), fetchedAt: Date.now(), stale: null } }));
+      } catch (error) {
+        this.#store.update(provider.id, (p) => ({ modelList: p.modelList ? { ...p.modelList, stale: error.message }
+          : { ids: [], fetchedAt: 0, stale: error.message } }));
+      }
+    }));
   }
 
   render() {
@@ -53,6 +73,7 @@ export class ProviderPanel {
       + `${provider.via === "relay" || provider.source === "server" ? "through Hearth" : "direct"} · ${where}`
       + (provider.enabled ? "" : " · disabled");
     li.append(title, facts);
+    if (provider.modelList) li.append(listNote(provider.modelList));
     if (provider.source === "server") return li;
     const edit = button("Edit", () => this.#form.open(provider));
     const remove = button("Remove", async () => {
@@ -134,6 +155,17 @@ export function consoleApi(store, keys) {
       store.remove(id);
     },
   };
+}
+
+function listNote({ ids, fetchedAt, stale }) {
+  const note = document.createElement("span");
+  note.className = "hint model-list-note";
+  const when = fetchedAt ? ` (fetched ${new Date(fetchedAt).toLocaleString()})` : "";
+  note.textContent = stale
+    ? ` · model list stale: ${stale}${fetchedAt ? `; the last good one had ${ids.length} model${ids.length === 1 ? "" : "s"}${when}` : ""}`
+    : ` · the endpoint lists ${ids.length} model${ids.length === 1 ? "" : "s"}${when}`;
+  if (stale) note.dataset.stale = "true";
+  return note;
 }
 
 function button(label, onClick) {

@@ -147,5 +147,6 @@ function learnedDrops(value) {
 
 function modelList(value) {
   if (!value || !Array.isArray(value.ids)) return null;
-  return { ids: value.ids.filter((id) => typeof id === "string"), fetchedAt: Number(value.fetchedAt) || 0 };
+  return { ids: value.ids.filter((id) => typeof id === "string"), fetchedAt: Number(value.fetchedAt) || 0,
+    stale: typeof value.stale === "string" ? value.stale : null };
 }
