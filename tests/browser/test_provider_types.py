@@ -67,3 +67,22 @@ def test_a_wrong_gateway_key_is_told_and_the_right_one_chats(app: Page, litellm:
 def test_each_type_chats_through_the_gateway(app: Page, litellm: str, definition: dict) -> None:
     chat_with(app, {**definition, "baseUrl": litellm}, MASTER_KEY)
     assert reply_text(app).strip()
+
+
+def test_the_doctor_names_a_wrong_key_and_an_unknown_model(app: Page, litellm: str) -> None:
+    def verify(model: str, key: str) -> None:
+        app.evaluate("([d, k]) => hearth.providers.register(d, { keys: [k] })",
+                     [{"id": "gw", "name": "Gateway", "baseUrl": f"{litellm}/v1", "models": [{"id": model}]}, key])
+        app.click("#open-providers")
+        app.click('#provider-list li[data-provider-id="gw"] button:has-text("Edit")')
+        app.click("#pv-verify")
+
+    verify(MODEL_ALIAS, "not-the-key")
+    auth = app.locator('#pv-doctor li[data-step="auth"]')
+    expect(auth).to_have_attribute("data-ok", "false", timeout=60_000)
+    expect(auth).to_contain_text("refused the key")
+    app.click("#providers-dialog [data-close-dialog]")
+    verify("no-such-model", MASTER_KEY)
+    model = app.locator('#pv-doctor li[data-step="model"]')
+    expect(model).to_have_attribute("data-ok", "false", timeout=60_000)
+    expect(model).to_contain_text("has no such model")

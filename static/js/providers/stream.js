@@ -104,8 +104,10 @@ export async function answerError(provider, response) {
     return new ProviderError(`${provider.name} refused the key (${status})${quoted}. Check the API key in Providers.`,
       { status, serverText: said, kind: "auth" });
   }
-  if (status === 404) {
-    return new ProviderError(`${provider.name} has no such model or path (404)${quoted}. Check the model id and the `
+  // Gateways say an unknown model with a 400 (LiteLLM: "Invalid model name passed in model=…").
+  const unknownModel = status === 400 && /model/i.test(said ?? "") && /(invalid|not found|does not exist|unknown|no such)/i.test(said ?? "");
+  if (status === 404 || unknownModel) {
+    return new ProviderError(`${provider.name} has no such model or path (${status})${quoted}. Check the model id and the `
       + "base URL.", { status, serverText: said, kind: "missing" });
   }
   if (status === 429) return new ProviderError(`${provider.name} is rate-limiting (429)${quoted}. Wait and try again.`, { status, serverText: said });
