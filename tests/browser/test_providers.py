@@ -76,6 +76,10 @@ def test_a_provider_added_in_the_form_lists_verifies_and_chats(chat: Page, front
     chat.click("#provider-add")
     chat.fill("#pv-id", "llama")
     chat.fill("#pv-name", "Local llama")
+    chat.fill("#pv-base", "127.0.0.1:8080/v1")
+    chat.click("#pv-save")
+    expect(chat.locator("#pv-base-error")).to_contain_text("That is not a URL: it starts with http:// or https://")
+    assert chat.evaluate("() => hearth.providers.list().length") == 0, "nothing saved"
     chat.fill("#pv-base", f"{front.url}/v1/chat/completions")
     expect(chat.locator("#pv-trim-box")).to_be_visible()
     chat.click("#pv-trim")

@@ -43,7 +43,11 @@ def llamacpp_server(gguf: Path, api_key: str | None = None) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still generating a reply nobody waits for
+            process.kill()
+            process.wait()
 
 
 @dataclass
