@@ -11,6 +11,7 @@ import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
 import { renderModelDetails } from "./model-details.js";
+import { markUsed, storedModels } from "./model-storage.js";
 import {
   buildCatalogue, fetchHostedModels, rememberedHostedModels, rememberHostedModels, takenIds,
 } from "./models.js";
@@ -21,6 +22,7 @@ import { describeProgress } from "./progress.js";
 import { Session } from "./session.js";
 import { Sidebar } from "./sidebar.js";
 import { askToKeepFiles, roomProblem } from "./storage.js";
+import { StorageView } from "./storage-view.js";
 import { TranscriptView } from "./transcript-view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -50,6 +52,7 @@ const chat = new ChatController({
 });
 const composer = new Composer({ onSend: (text) => send(text), onStop: () => chat.stop() });
 const sidebar = new Sidebar({ store: conversations, onOpen: (id) => chat.open(id), onNew: () => chat.newChat(), modelName });
+const storageView = new StorageView({ onChanged: () => refreshStored() });
 const settings = new ChatSettings({
   chat,
   store: conversations,
@@ -77,6 +80,7 @@ async function start() {
     picker.render(catalogue);
     list.render(customModels.models);
     refreshControls();
+    refreshStored();
   };
   customModels.onChange(refresh);
   conversations.onChange(() => refreshControls());
@@ -84,7 +88,11 @@ async function start() {
   session.subscribe(sessionChanged);
   await openSavedChats();
   bindShortcuts({ onStop: () => chat.stop(), onNewChat: () => chat.newChat() });
-  $("open-models").addEventListener("click", () => $("models-dialog").showModal());
+  $("open-models").addEventListener("click", () => {
+    $("models-dialog").showModal();
+    refreshStored();
+  });
+  for (const change of ["online", "offline"]) window.addEventListener(change, () => refreshStored());
   for (const button of document.querySelectorAll("[data-close-dialog]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
   }
@@ -139,10 +147,21 @@ async function loadModel(entry) {
   await askToKeepFiles();
   try {
     await session.load(entry, { contextWindow: chat.current?.params.context_window_size ?? null });
+    markUsed(entry.id);
   } catch (error) {
     showEngineError(explainError(error));
     throw error;
+  } finally {
+    refreshStored();
   }
+}
+
+/** Look again at what the browser stores: the storage view and the selector's offline-ready marks. */
+async function refreshStored() {
+  if (!catalogue || !globalThis.caches) return;
+  const stored = await storedModels(catalogue.entries);
+  picker.markStored(stored, !navigator.onLine);
+  await storageView.render(stored, catalogue.byId);
 }
 
 async function send(text) {
