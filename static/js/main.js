@@ -7,6 +7,7 @@ import { ConversationStore } from "./conversations.js";
 import { CustomModelForm } from "./custom-form.js";
 import { CustomModelList } from "./custom-list.js";
 import { CustomModelStore } from "./custom-models.js";
+import { offerReload } from "./device-loss.js";
 import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
@@ -231,6 +232,7 @@ function sessionChanged(state) {
     $("load-detail").textContent = detail;
   }
   if (state.name === "ready") settings.setDefaults(state.defaults);
+  if (state.name === "error" && state.lost) offerReload(state.lost, state.error, reloadAfterLoss);
   refreshControls();
 }
 
@@ -258,7 +260,19 @@ function replyFailed(error, { restoreText }) {
   composer.restore(restoreText);
 }
 
+// A smaller window becomes the conversation's own setting, so its next message does not load the larger one.
+async function reloadAfterLoss(entry, contextWindow) {
+  const conversation = chat.current;
+  if (contextWindow !== (conversation.params.context_window_size ?? null) && contextWindow) {
+    conversation.params = { ...conversation.params, context_window_size: contextWindow };
+    if (conversation.messages.length) await conversations.save(conversation, { touch: false });
+  }
+  picker.select(entry.id);
+  await loadModel(entry).catch(() => {});
+}
+
 function showEngineError({ message, detail }) {
+  $("engine-error-actions").hidden = true;
   $("engine-error-message").textContent = message;
   $("engine-error-detail").textContent = detail;
   $("engine-error-more").hidden = !detail;

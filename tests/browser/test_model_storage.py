@@ -1,6 +1,6 @@
 """Models in the browser: the storage view lists what WebLLM cached per model (bytes as the server sent
-them, offline-ready), deletes one model's entries and no other's, and offline only stored models load.
-One page for the module, two copies of the tiny compiled model hosted by a Hearth on loopback."""
+them, offline-ready), deletes one model's entries and no other's, and offline only stored models load;
+a GPU device lost under a loaded model keeps the conversation and offers a smaller reload. One page for the module, two copies of the tiny compiled model hosted by a Hearth on loopback."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import READY, own_chat_page
+from tests.browser.test_chat_engine import new_chat, send, wait_reply
 from tests.browser.test_chat_with_model import _link_or_copy, never_stopping_copy
 from tests.compiled import compiled_models_dir, model_id
 from tests.conftest import LiveServer
@@ -138,3 +139,26 @@ def test_offline_only_the_stored_model_can_be_picked_and_it_loads(app: Page) -> 
         expect(app.locator(f'#model-select option[value="{FIRST}"]')).to_be_disabled()
     finally:
         app.context.set_offline(False)
+
+
+def test_a_lost_gpu_device_keeps_the_conversation_and_the_model_loads_again(app: Page) -> None:
+    new_chat(app, max_tokens=4)
+    send(app, "Tell me about the hearth.")
+    wait_reply(app)
+    transcript = app.inner_text("#transcript")
+    app.evaluate("hearth.session.loseDevice()")
+    expect(app.locator("#engine-status")).to_have_attribute("data-state", "error")
+    expect(app.locator("#engine-error-message")).to_contain_text("The GPU stopped running Tiny copy")
+    expect(app.locator("#engine-error-message")).to_contain_text("Your conversation is kept")
+    assert "DeviceLostError: destroyed" in app.text_content("#engine-error-detail")
+    assert app.inner_text("#transcript") == transcript
+    expect(app.locator("#reload-smaller")).to_have_text("Load with a 256 token context window")
+
+    app.click("#reload-smaller")
+    expect(app.locator("#engine-status")).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT_MS)
+    assert app.evaluate("hearth.session.state.contextWindow") == 256
+    send(app, "And then?")
+    wait_reply(app)
+    expect(app.locator("#transcript .message[data-role=assistant]")).to_have_count(2)
+    assert app.inner_text("#context-meter").endswith("/ 256 tokens")
+
