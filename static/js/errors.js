@@ -1,3 +1,5 @@
+import { integrityMessage } from "./integrity.js";
+
 /**
  * WebLLM's errors in plain words. From the worker they arrive as strings "<Name>: <message>",
  * so they are matched on the name (and a few telling phrases), never on the class.
@@ -37,7 +39,8 @@ const EXPLANATIONS = [
 export function explainError(error) {
   const detail = errorText(error);
   const match = EXPLANATIONS.find(([pattern]) => pattern.test(detail));
-  return { message: match ? match[1] : "Something went wrong in the model engine.", detail };
+  const message = integrityMessage(detail) ?? (match ? match[1] : "Something went wrong in the model engine.");
+  return { message, detail };
 }
 
 function errorText(error) {

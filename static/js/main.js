@@ -12,7 +12,7 @@ import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
 import { renderModelDetails } from "./model-details.js";
-import { markUsed, storedModels } from "./model-storage.js";
+import { forgetRefusedFile, markUsed, storedModels } from "./model-storage.js";
 import {
   buildCatalogue, fetchHostedModels, rememberedHostedModels, rememberHostedModels, takenIds,
 } from "./models.js";
@@ -150,7 +150,9 @@ async function loadModel(entry) {
     await session.load(entry, { contextWindow: chat.current?.params.context_window_size ?? null });
     markUsed(entry.id);
   } catch (error) {
-    showEngineError(explainError(error));
+    const explained = explainError(error);
+    await forgetRefusedFile(explained.detail);
+    showEngineError(explained);
     throw error;
   } finally {
     refreshStored();

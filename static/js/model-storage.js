@@ -4,6 +4,8 @@
  * deleting one model's entries. No DOM here.
  */
 
+import { refusedUrl } from "./integrity.js";
+
 export const MODEL_CACHES = ["webllm/config", "webllm/wasm", "webllm/model"];
 const LAST_USED_KEY = "hearth.modelsLastUsed";
 const TENSOR_CACHE = "tensor-cache.json";
@@ -107,6 +109,15 @@ export async function deleteStoredModel(id, stored) {
   }
   forgetUse(id);
   return doomed;
+}
+
+/** Drop a refused file's cached copy (WebLLM caches before it verifies), so the next load fetches it again. */
+export async function forgetRefusedFile(detail) {
+  const url = refusedUrl(detail);
+  if (!url) return;
+  for (const name of MODEL_CACHES) {
+    if (await caches.has(name)) await (await caches.open(name)).delete(url);
+  }
 }
 
 /** Delete every model file this site keeps (WebLLM's three caches); conversations are untouched. */

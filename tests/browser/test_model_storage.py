@@ -1,6 +1,7 @@
 """Models in the browser: the storage view lists what WebLLM cached per model (bytes as the server sent
 them, offline-ready), deletes one model's entries and no other's, and offline only stored models load;
-a GPU device lost under a loaded model keeps the conversation and offers a smaller reload. One page for the module, two copies of the tiny compiled model hosted by a Hearth on loopback."""
+a GPU device lost under a loaded model keeps the conversation and offers a smaller reload; a file that
+no longer matches its recorded hash is refused by name. One page for the module, two copies of the tiny compiled model hosted by a Hearth on loopback."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import READY, own_chat_page
 from tests.browser.test_chat_engine import new_chat, send, wait_reply
+from tests.browser.test_custom_models import check, fill
 from tests.browser.test_chat_with_model import _link_or_copy, never_stopping_copy
 from tests.compiled import compiled_models_dir, model_id
 from tests.conftest import LiveServer
@@ -100,6 +102,11 @@ def test_two_loaded_models_are_listed_with_the_bytes_the_server_sent(app: Page, 
         option = app.locator(f'#model-select option[value="{model}"]')
         expect(option).to_have_attribute("data-offline-ready", "true")
         assert "offline-ready" in option.inner_text()
+    # The hosted models carry their hashes from the server's manifest into WebLLM's records.
+    index = app.evaluate("fetch('/models/index.json').then((r) => r.json())")
+    for hosted in index["models"]:
+        record = app.evaluate(f"hearth.catalogue.byId.get('{hosted['id']}').record")
+        assert record["integrity"] == hosted["integrity"] and record["integrity"]["model_lib"].startswith("sha256-")
     assert "used of" in app.inner_text("#storage-usage")
     assert app.locator("#storage-quota").get_attribute("value") != "0"
     assert app.inner_text("#storage-persisted")
@@ -162,3 +169,24 @@ def test_a_lost_gpu_device_keeps_the_conversation_and_the_model_loads_again(app:
     expect(app.locator("#transcript .message[data-role=assistant]")).to_have_count(2)
     assert app.inner_text("#context-meter").endswith("/ 256 tokens")
 
+
+def test_a_file_that_no_longer_matches_its_checked_hash_is_refused_by_name(app: Page, models: Path) -> None:
+    app.click("#open-models")
+    fill(app, model_id="tiny-checked", display_name="Checked tiny")
+    assert check(app, f"/models/{FIRST}", f"/libs/{FIRST}.wasm") == "ok"
+    app.click("#cm-save")
+    app.wait_for_selector('#custom-model-list li[data-model-id="tiny-checked"]')
+    app.click("#models-dialog [data-close-dialog]")
+    config = models / FIRST / "mlc-chat-config.json"
+    changed = {**json.loads(config.read_text()), "temperature": 0.123}
+    config.unlink()  # a hard link into the compile cache: replace the file, never write through it
+    config.write_text(json.dumps(changed))
+
+    app.select_option("#model-select", "tiny-checked")
+    app.click("#load-model")
+    expect(app.locator("#engine-error-message")).to_contain_text(
+        "mlc-chat-config.json does not match the hash recorded for it", timeout=LOAD_TIMEOUT_MS)
+    expect(app.locator("#engine-status")).to_have_attribute("data-state", "error")
+    assert "IntegrityError" in app.text_content("#engine-error-detail")
+    config_url = f"/models/{FIRST}/resolve/main/mlc-chat-config.json"
+    assert not [url for url in app.evaluate(CACHED_URLS)["webllm/config"] if url.endswith(config_url)]
