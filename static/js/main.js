@@ -12,7 +12,7 @@ import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
 import { renderModelDetails } from "./model-details.js";
-import { forgetRefusedFile, markUsed, storedModels } from "./model-storage.js";
+import { dropPartialDownload, forgetRefusedFile, markUsed, storedModels } from "./model-storage.js";
 import {
   buildCatalogue, fetchHostedModels, rememberedHostedModels, rememberHostedModels, takenIds,
 } from "./models.js";
@@ -22,7 +22,7 @@ import { PresetStore } from "./presets.js";
 import { describeProgress } from "./progress.js";
 import { Session } from "./session.js";
 import { Sidebar } from "./sidebar.js";
-import { askToKeepFiles, roomProblem } from "./storage.js";
+import { askToKeepFiles, ranOutOfRoom, roomProblem } from "./storage.js";
 import { StorageView } from "./storage-view.js";
 import { TranscriptView } from "./transcript-view.js";
 
@@ -152,6 +152,10 @@ async function loadModel(entry) {
   } catch (error) {
     const explained = explainError(error);
     await forgetRefusedFile(explained.detail);
+    if (/QuotaExceeded|Quota exceeded/i.test(explained.detail)) {
+      await dropPartialDownload(entry, catalogue.entries);
+      explained.message = await ranOutOfRoom(entry.size?.download ? entry.size.bytes : null);
+    }
     showEngineError(explained);
     throw error;
   } finally {

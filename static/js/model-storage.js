@@ -111,6 +111,20 @@ export async function deleteStoredModel(id, stored) {
   return doomed;
 }
 
+/**
+ * Delete what a failed download of this entry left (a QuotaExceededError midway): its cached files
+ * that no other stored model uses, the library too. Returns the URLs deleted.
+ */
+export async function dropPartialDownload(entry, entries) {
+  const where = await cachedUrls();
+  const { files } = await neededFiles(entry.record, where);
+  const others = await storedModels(entries.filter((other) => other.id !== entry.id));
+  const shared = new Set([...others.values()].flatMap((held) => held.urls));
+  const doomed = files.filter((file) => where.get(file.url) === file.cache && !shared.has(file.url));
+  for (const file of doomed) await (await caches.open(file.cache)).delete(file.url);
+  return doomed.map((file) => file.url);
+}
+
 /** Drop a refused file's cached copy (WebLLM caches before it verifies), so the next load fetches it again. */
 export async function forgetRefusedFile(detail) {
   const url = refusedUrl(detail);
