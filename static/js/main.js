@@ -12,7 +12,9 @@ import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
 import { renderModelDetails } from "./model-details.js";
-import { dropPartialDownload, forgetRefusedFile, markUsed, storedModels } from "./model-storage.js";
+import {
+  bytesToDownload, dropPartialDownload, forgetRefusedFile, markUsed, storedModels,
+} from "./model-storage.js";
 import {
   buildCatalogue, fetchHostedModels, rememberedHostedModels, rememberHostedModels, takenIds,
 } from "./models.js";
@@ -140,7 +142,7 @@ async function hostedModels() {
 /** Load an entry with its progress shown in the conversation; rejects (after showing why) on failure. */
 async function loadModel(entry) {
   $("engine-error").hidden = true;
-  const problem = entry.size?.download ? await roomProblem(entry.size.bytes) : null;
+  const problem = await roomProblem(await bytesToDownload(entry));
   if (problem) {
     showEngineError({ message: problem, detail: "" });
     throw new Error(`QuotaExceededError: ${problem}`);

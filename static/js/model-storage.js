@@ -94,6 +94,14 @@ export async function storedModels(entries) {
   return stored;
 }
 
+/** Bytes of an entry's download not yet in the browser (0 when offline-ready); null when its size is unknown. */
+export async function bytesToDownload(entry) {
+  if (!entry.size?.download) return null;
+  const held = (await storedModels([entry])).get(entry.id);
+  if (held?.offlineReady) return 0;
+  return Math.max(0, entry.size.bytes - (held?.total ?? 0));
+}
+
 /**
  * Delete one model's cache entries, except files another stored model also uses (models that share
  * a library or weights URL); returns the URLs deleted.

@@ -210,7 +210,7 @@ def hosted_bytes(page: Page, model: str) -> int:
     return page.evaluate(f"hearth.catalogue.byId.get('{model}').size.bytes")
 
 
-def test_too_little_room_is_said_before_anything_downloads(app: Page, server: LiveServer) -> None:
+def test_too_little_room_is_said_before_anything_downloads_and_stored_models_still_load(app: Page, server: LiveServer) -> None:
     with small_quota(app, server.url, 1000):
         asked = len(server.requests)
         app.select_option("#model-select", FIRST)
@@ -219,6 +219,8 @@ def test_too_little_room_is_said_before_anything_downloads(app: Page, server: Li
             "This model needs about 4.4 MB of browser storage and this site may use only about")
         assert "is missing" in app.inner_text("#engine-error-message")
         assert not [path for _, path in server.requests[asked:] if f"/{FIRST}" in path]
+        # A model already stored needs no more room: it still loads.
+        load(app, SECOND)
 
 
 def test_delete_all_empties_webllm_caches(app: Page) -> None:
