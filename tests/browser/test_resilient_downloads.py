@@ -1,0 +1,62 @@
+"""Model downloads survive the network: the service worker retries a shard cut mid-body twice (at
+different offsets), resuming with Range, and a file answered 503 once; the load completes, the stored
+shard is byte-for-byte the file, and no file is asked for more often than its failures need."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import own_chat_page
+from tests.compiled import compiled_models_dir, model_id
+from tests.conftest import LiveServer
+from tests.support.cutting_network import cutting_host
+from webapp.settings import Settings
+
+pytestmark = [pytest.mark.compiler, pytest.mark.browser, pytest.mark.timeout(1800)]
+
+MODEL = model_id("q4f32_1")
+SHARD = "params_shard_0.bin"
+LOAD_TIMEOUT_MS = 600_000
+CUTS = [20_000, 50_000]  # the shard is about 84 KB: cut, resume, cut further on, resume
+
+
+@pytest.fixture(scope="module")
+def models() -> Path:
+    return compiled_models_dir("q4f32_1")[0]
+
+
+@pytest.fixture(scope="module")
+def server(models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("resilient"), models_dir_override=models)
+    wrap = lambda app: cutting_host(app, cuts={SHARD: CUTS}, fail_once={"tokenizer.json"})  # noqa: E731
+    with LiveServer(settings, wrap=wrap) as live:
+        yield live
+
+
+def test_a_cut_shard_and_a_503_are_retried_and_the_model_loads(browser: Browser, server: LiveServer,
+                                                                 models: Path) -> None:
+    assert (models / MODEL / SHARD).stat().st_size > max(CUTS)
+    with own_chat_page(browser, server.url) as page:
+        page.wait_for_function("navigator.serviceWorker.ready.then(() => Boolean(navigator.serviceWorker.controller))")
+        page.select_option("#model-select", MODEL)
+        page.click("#load-model")
+        expect(page.locator("#engine-status")).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT_MS)
+        asked = Counter(path.rsplit("/", 1)[-1] for method, path in server.requests
+                        if method == "GET" and f"/{MODEL}" in path)
+        assert asked[SHARD] == 1 + len(CUTS), asked
+        assert asked["tokenizer.json"] == 2, asked
+        assert asked["mlc-chat-config.json"] == asked["tensor-cache.json"] == asked[f"{MODEL}.wasm"] == 1, asked
+        stored = page.evaluate("""async (name) => {
+          const cache = await caches.open("webllm/model");
+          const key = (await cache.keys()).find((request) => request.url.endsWith(name));
+          const bytes = await (await cache.match(key)).arrayBuffer();
+          const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+          return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+        }""", SHARD)
+        assert stored == hashlib.sha256((models / MODEL / SHARD).read_bytes()).hexdigest()
