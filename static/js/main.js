@@ -7,10 +7,10 @@ import { ConversationStore } from "./conversations.js";
 import { CustomModelForm } from "./custom-form.js";
 import { CustomModelList } from "./custom-list.js";
 import { CustomModelStore } from "./custom-models.js";
-import { offerReload } from "./device-loss.js";
 import { explainError } from "./errors.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
+import { offerReload, offerResume } from "./load-recovery.js";
 import { renderModelDetails } from "./model-details.js";
 import {
   bytesToDownload, dropPartialDownload, forgetRefusedFile, markUsed, storedModels,
@@ -159,6 +159,7 @@ async function loadModel(entry) {
       explained.message = await ranOutOfRoom(entry.size?.download ? entry.size.bytes : null);
     }
     showEngineError(explained);
+    if (!navigator.onLine) offerResume(entry, explained.detail, (again) => loadModel(again).catch(() => {}));
     throw error;
   } finally {
     refreshStored();

@@ -1,10 +1,12 @@
 """Model downloads survive the network: the service worker retries a shard cut mid-body twice (at
 different offsets), resuming with Range, and a file answered 503 once; the load completes, the stored
-shard is byte-for-byte the file, and no file is asked for more often than its failures need."""
+shard is byte-for-byte the file, and no file is asked for more often than its failures need. A load
+cut off by going offline offers Resume, which fetches only what was not stored."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,3 +62,43 @@ def test_a_cut_shard_and_a_503_are_retried_and_the_model_loads(browser: Browser,
           return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
         }""", SHARD)
         assert stored == hashlib.sha256((models / MODEL / SHARD).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def outage() -> threading.Event:
+    return threading.Event()
+
+
+@pytest.fixture(scope="module")
+def flaky_server(models: Path, outage: threading.Event,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("offline"), models_dir_override=models)
+    wrap = lambda app: cutting_host(app, cuts={}, fail_once=set(), down=outage)  # noqa: E731
+    with LiveServer(settings, wrap=wrap) as live:
+        yield live
+
+
+def test_going_offline_mid_download_offers_resume_which_fetches_only_the_rest(
+        browser: Browser, flaky_server: LiveServer, outage: threading.Event) -> None:
+    with own_chat_page(browser, flaky_server.url) as page:
+        page.wait_for_function("navigator.serviceWorker.ready.then(() => Boolean(navigator.serviceWorker.controller))")
+        outage.set()  # the weights do not come: the connection goes while the model downloads
+        page.select_option("#model-select", MODEL)
+        page.click("#load-model")
+        for _ in range(600):  # until the download reaches the weights (a minute at most)
+            if any(path.endswith(SHARD) for _, path in flaky_server.requests):
+                break
+            page.wait_for_timeout(100)
+        page.context.set_offline(True)
+        expect(page.locator("#engine-error-message")).to_contain_text("The connection dropped while",
+                                                                     timeout=LOAD_TIMEOUT_MS)
+        expect(page.locator("#reload-model")).to_have_text("Resume")
+        outage.clear()
+        page.context.set_offline(False)
+        page.click("#reload-model")
+        expect(page.locator("#engine-status")).to_have_attribute("data-state", "ready", timeout=LOAD_TIMEOUT_MS)
+        asked = Counter(path.rsplit("/", 1)[-1] for method, path in flaky_server.requests
+                        if method == "GET" and f"/{MODEL}" in path)
+        # What was stored before the cut is not fetched again; only the weights are.
+        assert asked["mlc-chat-config.json"] == asked["tokenizer.json"] == asked["tensor-cache.json"] == 1, asked
+        assert asked[f"{MODEL}.wasm"] == 1 and asked[SHARD] >= 2, asked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,14 +14,18 @@ class _Cut(Exception):
     """The connection is dropped here, mid-body."""
 
 
-def cutting_host(app: ASGIApp, cuts: dict[str, list[int]], fail_once: set[str]) -> ASGIApp:
+def cutting_host(app: ASGIApp, cuts: dict[str, list[int]], fail_once: set[str],
+                 down: threading.Event | None = None, down_suffix: str = ".bin") -> ASGIApp:
     """cuts: file name → the absolute byte offsets at which its successive responses are cut (then whole);
-    fail_once: file names answered 503 Service Unavailable the first time they are asked for."""
+    fail_once: file names answered 503 Service Unavailable the first time they are asked for;
+    while `down` is set, requests for files ending in down_suffix are dropped before any answer."""
     pending = {name: list(offsets) for name, offsets in cuts.items()}
     failed: set[str] = set()
 
     async def unreliable(scope: Scope, receive: Receive, send: Send) -> None:
         name = scope["path"].rsplit("/", 1)[-1] if scope["type"] == "http" else ""
+        if down is not None and down.is_set() and name.endswith(down_suffix):
+            return  # no answer at all: the server drops the connection
         if name in fail_once and name not in failed:
             failed.add(name)
             await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]})
