@@ -28,6 +28,8 @@ const EXPLANATIONS = [
     + "text with it. Add the tokenizer file next to the weights."],
   [/^IntegrityError/, "A downloaded model file does not match its expected hash, so it was not used. The host may "
     + "have changed the model: clear it from the cache and try again."],
+  [/^CancelledError/, "The load was cancelled. The files already downloaded are kept: load the model again "
+    + "to go on from there."],
   [/^WorkerError/, "The model engine's worker stopped, perhaps because the browser ran out of memory. Reload the "
     + "page and load the model again."],
   [/Invalid URL/i, "A model URL is not valid. Edit the model: URLs must be absolute (https://…) or start with /."],

@@ -91,6 +91,7 @@ async function start() {
   session.subscribe(sessionChanged);
   await openSavedChats();
   bindShortcuts({ onStop: () => chat.stop(), onNewChat: () => chat.newChat() });
+  $("cancel-load").addEventListener("click", () => session.cancelLoad());
   $("open-models").addEventListener("click", () => {
     $("models-dialog").showModal();
     refreshStored();
@@ -153,6 +154,7 @@ async function loadModel(entry) {
     markUsed(entry.id);
   } catch (error) {
     const explained = explainError(error);
+    if (explained.detail.startsWith("CancelledError")) throw error; // the person asked: nothing to explain
     await forgetRefusedFile(explained.detail);
     if (/QuotaExceeded|Quota exceeded/i.test(explained.detail)) {
       await dropPartialDownload(entry, catalogue.entries);

@@ -48,7 +48,9 @@ export class Session {
       const { contextWindow: window, defaults } = await runtime.load(entry, onProgress, { contextWindow });
       this.#set({ name: "ready", progress: null, contextWindow: window, defaults });
     } catch (error) {
-      this.#set({ name: "error", progress: null, error, contextWindow: null, defaults: null });
+      const cancelled = String(error).startsWith("CancelledError");
+      this.#set({ name: cancelled ? "idle" : "error", progress: null, error: cancelled ? null : error,
+        contextWindow: null, defaults: null, ...(cancelled ? { entry: null } : {}) });
       throw error;
     }
   }
@@ -94,6 +96,11 @@ export class Session {
 
   stop() {
     this.#runtime?.stop();
+  }
+
+  /** Cancel the load in progress (it rejects with CancelledError and the state goes back to idle). */
+  cancelLoad() {
+    if (this.#state.name === "loading") this.#runtime?.cancelLoad?.();
   }
 
   async unload() {

@@ -1,7 +1,7 @@
 """Model downloads survive the network: the service worker retries a shard cut mid-body twice (at
 different offsets), resuming with Range, and a file answered 503 once; the load completes, the stored
 shard is byte-for-byte the file, and no file is asked for more often than its failures need. A load
-cut off by going offline offers Resume, which fetches only what was not stored."""
+cut off by going offline offers Resume, which fetches only what was not stored; Cancel stops a load."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import own_chat_page
 from tests.compiled import compiled_models_dir, model_id
@@ -78,6 +78,15 @@ def flaky_server(models: Path, outage: threading.Event,
         yield live
 
 
+def wait_for_weights(page: Page, server: LiveServer, since: int = 0) -> None:
+    """Until the download reaches the weights (server.requests after the first `since`; a minute at most)."""
+    for _ in range(600):
+        if any(path.endswith(SHARD) for _, path in server.requests[since:]):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the page never asked for the weights")
+
+
 def test_going_offline_mid_download_offers_resume_which_fetches_only_the_rest(
         browser: Browser, flaky_server: LiveServer, outage: threading.Event) -> None:
     with own_chat_page(browser, flaky_server.url) as page:
@@ -85,10 +94,7 @@ def test_going_offline_mid_download_offers_resume_which_fetches_only_the_rest(
         outage.set()  # the weights do not come: the connection goes while the model downloads
         page.select_option("#model-select", MODEL)
         page.click("#load-model")
-        for _ in range(600):  # until the download reaches the weights (a minute at most)
-            if any(path.endswith(SHARD) for _, path in flaky_server.requests):
-                break
-            page.wait_for_timeout(100)
+        wait_for_weights(page, flaky_server)
         page.context.set_offline(True)
         expect(page.locator("#engine-error-message")).to_contain_text("The connection dropped while",
                                                                      timeout=LOAD_TIMEOUT_MS)
@@ -102,3 +108,22 @@ def test_going_offline_mid_download_offers_resume_which_fetches_only_the_rest(
         # What was stored before the cut is not fetched again; only the weights are.
         assert asked["mlc-chat-config.json"] == asked["tokenizer.json"] == asked["tensor-cache.json"] == 1, asked
         assert asked[f"{MODEL}.wasm"] == 1 and asked[SHARD] >= 2, asked
+
+
+def test_cancel_stops_a_load_and_keeps_what_was_stored(browser: Browser, flaky_server: LiveServer,
+                                                       outage: threading.Event) -> None:
+    with own_chat_page(browser, flaky_server.url) as page:
+        outage.set()
+        try:
+            asked = len(flaky_server.requests)
+            page.select_option("#model-select", MODEL)
+            page.click("#load-model")
+            wait_for_weights(page, flaky_server, since=asked)
+            page.click("#cancel-load")
+            expect(page.locator("#engine-status")).to_have_attribute("data-state", "idle")
+            expect(page.locator("#load-progress-box")).to_be_hidden()
+            expect(page.locator("#engine-error")).to_be_hidden()
+            config = page.evaluate("caches.open('webllm/config').then((c) => c.keys()).then((k) => k.map((r) => r.url))")
+            assert [url for url in config if url.endswith(f"/{MODEL}/resolve/main/mlc-chat-config.json")]
+        finally:
+            outage.clear()

@@ -106,6 +106,16 @@ export class WebLLMRuntime {
     });
   }
 
+  /**
+   * Stop a load in progress by ending the worker (WebLLM cannot abort a download in flight from
+   * outside it); its load rejects with CancelledError. Files already stored stay stored.
+   */
+  cancelLoad() {
+    if (!this.#worker || this.#loaded) return;
+    this.#failWorker("CancelledError: the load was cancelled");
+    this.#stopWorker();
+  }
+
   /** Test hook: destroy the loaded model's GPUDevice, as a driver reset would. */
   loseDevice() {
     return this.#ask({ op: "lose-device" });
