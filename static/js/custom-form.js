@@ -152,9 +152,9 @@ function displayValue(value) {
 }
 
 function checkedFacts(facts) {
-  const { architecture, quantization, context_window_size, conv_template, total_bytes } = facts;
+  const { architecture, quantization, context_window_size, conv_template, total_bytes, integrity } = facts;
   const checked_at = new Date().toISOString();
-  return { architecture, quantization, context_window_size, conv_template, total_bytes, checked_at };
+  return { architecture, quantization, context_window_size, conv_template, total_bytes, checked_at, integrity };
 }
 
 function showCheck(state, parts) {

@@ -1,5 +1,6 @@
 /** The user's custom models: checked entries kept in localStorage as one versioned JSON document. */
 
+import { validIntegrity } from "./integrity.js";
 import { isModelLocation } from "./urls.js";
 
 export const STORAGE_KEY = "customModels";
@@ -106,6 +107,7 @@ function checkedFacts(value) {
     conv_template: pick("conv_template", "string"),
     total_bytes: value.total_bytes,
     checked_at: pick("checked_at", "string"),
+    integrity: validIntegrity(value.integrity),
   };
 }
 

@@ -1,3 +1,5 @@
+import { integrityMessage } from "./integrity.js";
+
 /**
  * WebLLM's errors in plain words. From the worker they arrive as strings "<Name>: <message>",
  * so they are matched on the name (and a few telling phrases), never on the class.
@@ -26,6 +28,8 @@ const EXPLANATIONS = [
     + "text with it. Add the tokenizer file next to the weights."],
   [/^IntegrityError/, "A downloaded model file does not match its expected hash, so it was not used. The host may "
     + "have changed the model: clear it from the cache and try again."],
+  [/^CancelledError/, "The load was cancelled. The files already downloaded are kept: load the model again "
+    + "to go on from there."],
   [/^WorkerError/, "The model engine's worker stopped, perhaps because the browser ran out of memory. Reload the "
     + "page and load the model again."],
   [/Invalid URL/i, "A model URL is not valid. Edit the model: URLs must be absolute (https://…) or start with /."],
@@ -39,7 +43,8 @@ export function explainError(error) {
   if (error?.name === "ProviderError") return { message: error.message, detail: error.serverText ?? "" };
   const detail = errorText(error);
   const match = EXPLANATIONS.find(([pattern]) => pattern.test(detail));
-  return { message: match ? match[1] : "Something went wrong in the model engine.", detail };
+  const message = integrityMessage(detail) ?? (match ? match[1] : "Something went wrong in the model engine.");
+  return { message, detail };
 }
 
 function errorText(error) {

@@ -12,7 +12,11 @@ import { explainError } from "./errors.js";
 import { formatCost } from "./format.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
+import { offerReload, offerResume } from "./load-recovery.js";
 import { renderModelDetails } from "./model-details.js";
+import {
+  bytesToDownload, dropPartialDownload, forgetRefusedFile, markUsed, storedModels,
+} from "./model-storage.js";
 import {
   buildCatalogue, fetchHostedModels, rememberedHostedModels, rememberHostedModels, takenIds,
 } from "./models.js";
@@ -28,7 +32,8 @@ import { RemoteRuntime } from "./runtimes/remote.js";
 import { describeProgress } from "./progress.js";
 import { Session } from "./session.js";
 import { Sidebar } from "./sidebar.js";
-import { askToKeepFiles, roomProblem } from "./storage.js";
+import { askToKeepFiles, ranOutOfRoom, roomProblem } from "./storage.js";
+import { StorageView } from "./storage-view.js";
 import { TranscriptView } from "./transcript-view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -64,6 +69,7 @@ const chat = new ChatController({
 const composer = new Composer({ onSend: (text) => send(text), onStop: () => chat.stop() });
 const attachments = new Attachments({ onProblem: (message) => showNotice(message, "warning") });
 const sidebar = new Sidebar({ store: conversations, onOpen: (id) => chat.open(id), onNew: () => chat.newChat(), modelName });
+const storageView = new StorageView({ onChanged: () => refreshStored() });
 const settings = new ChatSettings({
   chat,
   store: conversations,
@@ -94,6 +100,7 @@ async function start() {
     settings.setTitleModels(catalogue.entries.filter((entry) => entry.runtime === "remote"));
     list.render(customModels.models);
     refreshControls();
+    refreshStored();
   };
   customModels.onChange(refresh);
   providers.onChange(refresh);
@@ -105,8 +112,13 @@ async function start() {
   session.subscribe(sessionChanged);
   await openSavedChats();
   bindShortcuts({ onStop: () => chat.stop(), onNewChat: () => chat.newChat() });
-  $("open-models").addEventListener("click", () => $("models-dialog").showModal());
+  $("cancel-load").addEventListener("click", () => session.cancelLoad());
+  $("open-models").addEventListener("click", () => {
+    $("models-dialog").showModal();
+    refreshStored();
+  });
   $("open-providers").addEventListener("click", () => $("providers-dialog").showModal());
+  for (const change of ["online", "offline"]) window.addEventListener(change, () => refreshStored());
   for (const button of document.querySelectorAll("[data-close-dialog]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
   }
@@ -156,7 +168,7 @@ async function hostedModels() {
 /** Load an entry with its progress shown in the conversation; rejects (after showing why) on failure. */
 async function loadModel(entry) {
   $("engine-error").hidden = true;
-  const problem = entry.size?.download ? await roomProblem(entry.size.bytes) : null;
+  const problem = await roomProblem(await bytesToDownload(entry));
   if (problem) {
     showEngineError({ message: problem, detail: "" });
     throw new Error(`QuotaExceededError: ${problem}`);
@@ -164,10 +176,29 @@ async function loadModel(entry) {
   await askToKeepFiles();
   try {
     await session.load(entry, { contextWindow: chat.current?.params.context_window_size ?? null });
+    markUsed(entry.id);
   } catch (error) {
-    showEngineError(explainError(error));
+    const explained = explainError(error);
+    if (explained.detail.startsWith("CancelledError")) throw error; // the person asked: nothing to explain
+    await forgetRefusedFile(explained.detail);
+    if (/QuotaExceeded|Quota exceeded/i.test(explained.detail)) {
+      await dropPartialDownload(entry, catalogue.entries);
+      explained.message = await ranOutOfRoom(entry.size?.download ? entry.size.bytes : null);
+    }
+    showEngineError(explained);
+    if (!navigator.onLine) offerResume(entry, explained.detail, (again) => loadModel(again).catch(() => {}));
     throw error;
+  } finally {
+    refreshStored();
   }
+}
+
+/** Look again at what the browser stores: the storage view and the selector's offline-ready marks. */
+async function refreshStored() {
+  if (!catalogue || !globalThis.caches) return;
+  const stored = await storedModels(catalogue.entries);
+  picker.markStored(stored, !navigator.onLine);
+  await storageView.render(stored, catalogue.byId);
 }
 
 async function send(text) {
@@ -237,6 +268,7 @@ function sessionChanged(state) {
     $("load-detail").textContent = detail;
   }
   if (state.name === "ready") settings.setDefaults(state.defaults);
+  if (state.name === "error" && state.lost) offerReload(state.lost, state.error, reloadAfterLoss);
   refreshControls();
 }
 
@@ -290,7 +322,19 @@ function parameterRefused(provider, modelId, param) {
     + "will leave it out from now on (Providers → Edit shows it, and can send it again).", "info");
 }
 
+// A smaller window becomes the conversation's own setting, so its next message does not load the larger one.
+async function reloadAfterLoss(entry, contextWindow) {
+  const conversation = chat.current;
+  if (contextWindow !== (conversation.params.context_window_size ?? null) && contextWindow) {
+    conversation.params = { ...conversation.params, context_window_size: contextWindow };
+    if (conversation.messages.length) await conversations.save(conversation, { touch: false });
+  }
+  picker.select(entry.id);
+  await loadModel(entry).catch(() => {});
+}
+
 function showEngineError({ message, detail }) {
+  $("engine-error-actions").hidden = true;
   $("engine-error-message").textContent = message;
   $("engine-error-detail").textContent = detail;
   $("engine-error-more").hidden = !detail;

@@ -4,6 +4,7 @@
  */
 
 import { SHADER_F16 } from "./gpu.js";
+import { sriOf } from "./integrity.js";
 import { needsF16 } from "./models.js";
 import { absoluteUrl, modelBaseUrl } from "./urls.js";
 
@@ -21,17 +22,21 @@ class CheckFailure extends Error {}
 
 /**
  * Check a model. Returns {ok, problem, warnings, facts, urls}: facts = {architecture, quantization,
- * context_window_size, conv_template, total_bytes, shard_count, lib_bytes} when ok.
+ * context_window_size, conv_template, total_bytes, shard_count, lib_bytes, integrity} when ok; integrity
+ * is WebLLM's ModelRecord.integrity for the files it verifies (config, library, tokenizer), as fetched now.
  */
 export async function checkModel({ modelUrl, libUrl, gpu }) {
   const base = modelBaseUrl(modelUrl);
   const urls = { config: base + CHAT_CONFIG, tensorCache: base + TENSOR_CACHE, lib: absoluteUrl(libUrl) };
   try {
-    const config = chatConfigFacts(await fetchJson(urls.config, CHAT_CONFIG), urls.config);
-    const shards = shardBytes(await fetchJson(urls.tensorCache, TENSOR_CACHE), urls.tensorCache);
-    const libBytes = await libraryBytes(urls.lib);
-    const facts = { ...config, shard_count: shards.length, lib_bytes: libBytes,
-                    total_bytes: shards.reduce((sum, n) => sum + n, 0) + (libBytes ?? 0) };
+    const configFile = await fetchJson(urls.config, CHAT_CONFIG);
+    const config = chatConfigFacts(configFile.json, urls.config);
+    const shards = shardBytes((await fetchJson(urls.tensorCache, TENSOR_CACHE)).json, urls.tensorCache);
+    const lib = await libraryFile(urls.lib);
+    const tokenizer = await tokenizerHash(base, configFile.json);
+    const integrity = { config: await sriOf(configFile.bytes), model_lib: await sriOf(lib), tokenizer };
+    const facts = { ...config, shard_count: shards.length, lib_bytes: lib.byteLength, integrity,
+                    total_bytes: shards.reduce((sum, n) => sum + n, 0) + lib.byteLength };
     return { ok: true, problem: null, warnings: gpuWarnings(facts, gpu), facts, urls };
   } catch (error) {
     if (!(error instanceof CheckFailure)) throw error;
@@ -44,15 +49,15 @@ const MODEL_URL_FIX = "Check the model URL: it should be the folder that holds m
 
 async function fetchJson(url, name) {
   const response = await fetchOrExplain(url, name, MODEL_URL_FIX);
-  let text;
+  let bytes;
   try {
-    text = await response.text();
+    bytes = await response.arrayBuffer();
   } catch (error) {
     throw new CheckFailure(`The download of ${url} broke off (${error.name}). Try Check again; if it keeps `
       + "failing, the host or the connection is too slow.");
   }
   try {
-    return JSON.parse(text);
+    return { json: JSON.parse(new TextDecoder().decode(bytes)), bytes };
   } catch {
     throw new CheckFailure(`Not an MLC model: ${name} at ${url} is not JSON. Check that the model URL points `
       + "at a folder made by MLC (mlc_llm convert_weight / gen_config).");
@@ -145,12 +150,22 @@ function shardBytes(cache, url) {
   return records.map((record) => record.nbytes);
 }
 
-// WebLLM fetches the library like the other files: check it answers, and learn its size if told.
-async function libraryBytes(url) {
+// WebLLM fetches the library like the other files; its bytes are hashed for the integrity record.
+async function libraryFile(url) {
   const response = await fetchOrExplain(url, "the model library", "Check the model library URL (.wasm).");
-  const length = Number(response.headers.get("Content-Length"));
-  await response.body?.cancel();
-  return Number.isFinite(length) && length > 0 ? length : null;
+  try {
+    return await response.arrayBuffer();
+  } catch (error) {
+    throw new CheckFailure(`The download of ${url} broke off (${error.name}). Try Check again.`);
+  }
+}
+
+// The tokenizer file WebLLM will read (tokenizer.json first, as it does), hashed; {} when there is none.
+async function tokenizerHash(base, config) {
+  const name = ["tokenizer.json", "tokenizer.model"].find((file) => config.tokenizer_files?.includes(file));
+  if (!name) return {};
+  const response = await fetchOrExplain(base + name, name, MODEL_URL_FIX);
+  return { [name]: await sriOf(await response.arrayBuffer()) };
 }
 
 function gpuWarnings(facts, gpu) {

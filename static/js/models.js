@@ -3,6 +3,7 @@
 import { ModelType, prebuiltAppConfig } from "/static/vendor/web-llm/index.js";
 import { SHADER_F16, gpuProblems } from "./gpu.js";
 import { runsInBrowser } from "./runtimes/index.js";
+import { validIntegrity } from "./integrity.js";
 import { absoluteUrl } from "./urls.js";
 
 const HOSTED_INDEX_URL = "/models/index.json";
@@ -104,8 +105,15 @@ function hostedEntry(model) {
       model_id: model.id,
       model_lib: absoluteUrl(model.model_lib_url),
       required_features: features,
+      // The self-hosting kit's manifest hashes: WebLLM refuses a config, library or tokenizer that differs.
+      ...withIntegrity(model.integrity),
     },
   };
+}
+
+function withIntegrity(integrity) {
+  const block = validIntegrity(integrity);
+  return block ? { integrity: block } : {};
 }
 
 function customEntry(model) {
@@ -117,6 +125,7 @@ function customEntry(model) {
     model_lib: absoluteUrl(model.model_lib_url),
     required_features: features,
   };
+  Object.assign(record, withIntegrity(model.checked?.integrity));
   if (model.context_window_size) record.overrides = { context_window_size: model.context_window_size };
   return {
     id: model.model_id,

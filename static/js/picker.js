@@ -13,6 +13,8 @@ const $ = (id) => document.getElementById(id);
 export class ModelPicker {
   #catalogue = null;
   #state = { name: "idle", entry: null };
+  #stored = new Map();
+  #offline = false;
   #onLoad;
   #onChange;
 
@@ -23,7 +25,7 @@ export class ModelPicker {
     $("model-select").addEventListener("change", () => this.#selectionChanged());
     $("load-model").addEventListener("click", () => {
       const entry = this.selected;
-      if (entry && !entry.problems.length && !this.#busy()) this.#onLoad(entry);
+      if (entry && !entry.problems.length && !this.#busy() && !this.#unreachable(entry)) this.#onLoad(entry);
     });
   }
 
@@ -52,6 +54,16 @@ export class ModelPicker {
     return true;
   }
 
+  /**
+   * Mark the models the browser holds (Map id → {offlineReady}); offline, only offline-ready ones can
+   * be picked.
+   */
+  markStored(stored, offline) {
+    this.#stored = stored;
+    this.#offline = offline;
+    if (this.#catalogue) this.render(this.#catalogue);
+  }
+
   /** Follow the session: {name, entry, progress, error}. */
   showState(state) {
     const changedModel = state.entry?.id !== this.#state.entry?.id || state.name !== this.#state.name;
@@ -64,6 +76,11 @@ export class ModelPicker {
     return ["loading", "generating"].includes(this.#state.name);
   }
 
+  #unreachable(entry) {
+    // A provider on this machine or the LAN may still answer; only in-browser models need the cache.
+    return this.#offline && entry.runtime === "webllm" && !this.#stored.get(entry.id)?.offlineReady;
+  }
+
   #selectionChanged() {
     localStorage.setItem(SELECTED_KEY, $("model-select").value);
     this.#update();
@@ -73,10 +90,12 @@ export class ModelPicker {
   #update() {
     const entry = this.selected;
     const loaded = ["ready", "generating"].includes(this.#state.name) && this.#state.entry?.id === entry?.id;
-    $("load-model").disabled = this.#busy() || !entry || entry.problems.length > 0;
+    const unreachable = Boolean(entry) && this.#unreachable(entry) && !loaded;
+    $("load-model").disabled = this.#busy() || !entry || entry.problems.length > 0 || unreachable;
     $("load-model").hidden = loaded;
-    $("model-note").replaceChildren(...(entry ? note(entry, (id) => this.select(id)) : []));
-    $("model-note").hidden = !entry?.problems.length;
+    $("model-note").replaceChildren(...(entry ? note(entry, (id) => this.select(id)) : []),
+      ...(unreachable ? [offlineNote()] : []));
+    $("model-note").hidden = !entry?.problems.length && !unreachable;
     const status = $("engine-status");
     status.dataset.state = this.#state.name;
     status.textContent = statusText(this.#state);
@@ -106,12 +125,15 @@ export class ModelPicker {
   #option(entry) {
     const item = document.createElement("option");
     item.value = entry.id;
-    const size = entry.size ? ` · ${formatBytes(entry.size.bytes)}` : "";
+    const ready = this.#stored.get(entry.id)?.offlineReady;
+    const size = entry.size && !ready ? ` · ${formatBytes(entry.size.bytes)}` : "";
     const warning = entry.problems.length ? " · can't run on this GPU" : "";
     const loaded = this.#state.entry?.id === entry.id && ["ready", "generating"].includes(this.#state.name)
       ? " · loaded" : "";
-    item.textContent = `${entry.name}${size}${warning}${loaded}`;
+    item.textContent = `${entry.name}${ready ? " · offline-ready" : size}${warning}${loaded}`;
     if (entry.problems.length) item.className = "unrunnable";
+    if (ready) item.dataset.offlineReady = "true";
+    item.disabled = this.#unreachable(entry) && item.value !== $("model-select").value;
     if (entry.alternative) item.dataset.alternative = entry.alternative;
     return item;
   }
@@ -123,6 +145,14 @@ function statusText({ name, entry }) {
   if (name === "generating") return `${entry.name} is writing…`;
   if (name === "error") return "No model loaded.";
   return "No model loaded: sending a message loads the selected one.";
+}
+
+function offlineNote() {
+  const text = document.createElement("p");
+  text.id = "offline-note";
+  text.textContent = "You are offline, and this model's files are not all in the browser: only models marked "
+    + "offline-ready can load until the connection is back.";
+  return text;
 }
 
 function note(entry, select) {

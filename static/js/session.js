@@ -7,13 +7,16 @@
 import { createRuntime } from "./runtimes/index.js";
 
 export class Session {
-  #state = { name: "idle", entry: null, progress: null, error: null, contextWindow: null, defaults: null };
+  #state = { name: "idle", entry: null, progress: null, error: null, lost: null, contextWindow: null, defaults: null };
   #listeners = new Set();
   #runtimes = new Map();
   #runtime = null;
   #background = null;
 
-  /** A snapshot: {name, entry (loaded or loading), progress, error, contextWindow, defaults}. */
+  /**
+   * A snapshot: {name, entry (loaded or loading), progress, error, lost ({entry, contextWindow} when the
+   * GPU device was lost), contextWindow, defaults}.
+   */
   get state() {
     return this.#state;
   }
@@ -36,7 +39,7 @@ export class Session {
   async load(entry, { contextWindow = null } = {}) {
     if (["loading", "generating"].includes(this.#state.name)) throw new Error("BusyError: the engine is busy");
     await this.#stopBackground();
-    this.#set({ name: "loading", entry, progress: { progress: 0, text: "" }, error: null });
+    this.#set({ name: "loading", entry, progress: { progress: 0, text: "" }, error: null, lost: null });
     try {
       const runtime = this.#runtimeFor(entry);
       if (this.#runtime && this.#runtime !== runtime) await this.#runtime.unload();
@@ -45,7 +48,9 @@ export class Session {
       const { contextWindow: window, defaults } = await runtime.load(entry, onProgress, { contextWindow });
       this.#set({ name: "ready", progress: null, contextWindow: window, defaults });
     } catch (error) {
-      this.#set({ name: "error", progress: null, error, contextWindow: null, defaults: null });
+      const cancelled = String(error).startsWith("CancelledError");
+      this.#set({ name: cancelled ? "idle" : "error", progress: null, error: cancelled ? null : error,
+        contextWindow: null, defaults: null, ...(cancelled ? { entry: null } : {}) });
       throw error;
     }
   }
@@ -93,14 +98,36 @@ export class Session {
     this.#runtime?.stop();
   }
 
+  /** Cancel the load in progress (it rejects with CancelledError and the state goes back to idle). */
+  cancelLoad() {
+    if (this.#state.name === "loading") this.#runtime?.cancelLoad?.();
+  }
+
   async unload() {
     await this.#runtime?.unload();
-    this.#set({ name: "idle", entry: null, progress: null, error: null, contextWindow: null, defaults: null });
+    this.#set({ name: "idle", entry: null, progress: null, error: null, lost: null, contextWindow: null, defaults: null });
+  }
+
+  /** Test hook: take the GPU device away from the loaded model (see WebLLMRuntime.loseDevice). */
+  loseDevice() {
+    return this.#runtime?.loseDevice?.();
   }
 
   #runtimeFor(entry) {
-    if (!this.#runtimes.has(entry.runtime)) this.#runtimes.set(entry.runtime, createRuntime(entry));
+    if (!this.#runtimes.has(entry.runtime)) {
+      const runtime = createRuntime(entry);
+      runtime.onDeviceLost = (lost) => this.#deviceLost(runtime, lost);
+      this.#runtimes.set(entry.runtime, runtime);
+    }
     return this.#runtimes.get(entry.runtime);
+  }
+
+  // The model is gone from the GPU; the conversation is the page's and stays. state.lost says what to reload.
+  #deviceLost(runtime, { reason, message }) {
+    if (runtime !== this.#runtime) return;
+    const { entry, contextWindow } = this.#state;
+    this.#set({ name: "error", progress: null, error: `DeviceLostError: ${reason || "unknown"}: ${message}`,
+      lost: { entry, contextWindow }, contextWindow: null, defaults: null });
   }
 
   #set(change) {

@@ -1,9 +1,12 @@
 /*
  * Hearth's service worker: keeps the app shell (the URLs /app-shell.json lists) in a cache named by
  * the shell's version, so pages open with the network off. Online, the network answers first and the
- * shell is refreshed when its version changes. It never opens WebLLM's caches (webllm/*) and lets
- * model downloads (/models/, /libs/, every other origin) pass untouched.
+ * shell is refreshed when its version changes. It never opens WebLLM's caches (webllm/*); model file
+ * downloads, from any host, go through resilient-fetch.js (retry and resume), everything else under
+ * /models/, /libs/ and on other origins passes untouched.
  */
+
+import { isModelFile, resilientFetch } from "/static/js/resilient-fetch.js";
 
 const SHELL_PREFIX = "hearth-shell-";
 const MANIFEST = "/app-shell.json";
@@ -23,6 +26,11 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
+  // Model files from any host: retried and resumed here, never cached here (WebLLM caches them).
+  if (isModelFile(request)) {
+    event.respondWith(resilientFetch(request));
+    return;
+  }
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (PASS_THROUGH.some((prefix) => url.pathname.startsWith(prefix))) return;
   event.respondWith(networkFirst(event));

@@ -23,8 +23,19 @@ function answer(port, { id, op, texts }) {
     else if (op === "info") {
       port.postMessage({ id, info: { config: pipeline.config, contextWindow: pipeline.contextWindowSize,
         used: pipeline.filledKVCacheLength } });
+    } else if (op === "device-lost") {
+      // Answered only if the model's GPUDevice is lost: the page's watch on it (out of memory, driver reset).
+      gpuDevice(pipeline).lost.then(({ reason, message }) => port.postMessage({ id, lost: { reason, message } }));
+    } else if (op === "lose-device") {
+      // Test hook: destroy the device the way a driver reset takes it away.
+      gpuDevice(pipeline).destroy();
+      port.postMessage({ id });
     } else throw new Error(`unknown question ${op}`);
   } catch (error) {
     port.postMessage({ id, error: String(error) });
   }
+}
+
+function gpuDevice(pipeline) {
+  return pipeline.tvm.lib.webGPUContext.device;
 }

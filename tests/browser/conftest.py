@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -115,6 +116,18 @@ def guarded_context(browser: Browser, base_url: str, outside_requests: list[str]
     # Matched by Playwright's driver, so requests to the test servers never wait on Python.
     context.route(OUTSIDE, block)
     return context
+
+
+@contextmanager
+def own_chat_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A chat page in a guarded context of its own (for a module's shared page); fails if it left the machine."""
+    outside: list[str] = []
+    context = guarded_context(browser, base_url, outside)
+    try:
+        yield open_chat(context.new_page())
+    finally:
+        context.close()
+    assert outside == [], f"the page tried to leave the machine: {outside}"
 
 
 @pytest.fixture

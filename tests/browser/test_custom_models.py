@@ -92,12 +92,18 @@ def test_add_check_and_save_a_model_from_this_server(chat: Page, live_server) ->
     assert saved["model_url"] == MODEL["model_url"]
     assert saved["checked"]["total_bytes"] == shards + lib
     assert saved["checked"]["quantization"] == "q4f32_1"
+    # Check hashed what WebLLM verifies, as the server's own manifest does.
+    index = chat.evaluate("fetch('/models/index.json').then((r) => r.json())")
+    hosted = next(model for model in index["models"] if model["id"] == HOSTED_ID)
+    assert saved["checked"]["integrity"] == hosted["integrity"]
+    assert set(hosted["integrity"]) == {"config", "model_lib", "tokenizer"}
 
     option = chat.locator(f'#model-select option[value="{MODEL["model_id"]}"]')
     assert option.locator("xpath=..").get_attribute("label") == "Your custom models"
     record = chat.evaluate(f"hearth.catalogue.byId.get('{MODEL['model_id']}').record")
     assert record["model"] == f"{live_server.url}/models/{HOSTED_ID}"
     assert record["model_lib"] == f"{live_server.url}/libs/{HOSTED_ID}.wasm"
+    assert record["integrity"] == hosted["integrity"]
 
 
 def test_check_says_cors_refused_when_the_host_answers_without_cors(chat: Page, no_cors_host: NoCorsHost) -> None:

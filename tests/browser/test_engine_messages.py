@@ -14,7 +14,9 @@ PROGRESS = [
     ({"progress": 0.25, "text": "Fetching param cache[3/12]: 100MB fetched. 25% completed, 4 secs elapsed. "
                                 "It can take a while when we first visit this page to populate the cache. "
                                 "Later refreshes will become faster."},
-     ["Downloading weights", 0.25, "3 of 12 files · 105 MB of 419 MB"]),
+     ["Downloading weights", 0.25, "3 of 12 files · 105 MB of 419 MB · 26.2 MB/s · about 12 s left"]),
+    ({"progress": 0.05, "text": "Fetching param cache[1/12]: 20MB fetched. 5% completed, 20 secs elapsed."},
+     ["Downloading weights", 0.05, "1 of 12 files · 21.0 MB of 419 MB · 1.0 MB/s · about 7 min left"]),
     ({"progress": 0.5, "text": "Loading model from cache[6/12]: 200MB loaded. 50% completed, 2 secs elapsed."},
      ["Loading weights from the browser cache", 0.5, "6 of 12 files · 210 MB of 419 MB"]),
     ({"progress": 0.1, "text": "Loading GPU shader modules[8/80]: 10% completed, 3 secs elapsed."},

@@ -16,11 +16,19 @@ export class WebLLMRuntime {
   #engine = null;
   #worker = null;
   #workerDied = null;
+  #failWorker = null;
+  #watch = null;
   #port = null;
   #questions = new Map();
   #asked = 0;
   #queue = Promise.resolve();
   #loaded = null;
+
+  /**
+   * Called with {reason, message} when the loaded model's GPU device is lost; the model is unloaded
+   * then, and a reply in progress rejects with DeviceLostError.
+   */
+  onDeviceLost = null;
 
   /** {id, contextWindow} of the loaded model, or null. */
   get loaded() {
@@ -36,6 +44,7 @@ export class WebLLMRuntime {
   load(entry, onProgress, { contextWindow = null } = {}) {
     return this.#serially(async () => {
       this.#loaded = null;
+      this.#watch = null; // reloading destroys the old device on purpose
       const appConfig = { ...prebuiltAppConfig, model_list: [entry.record] };
       const chatOpts = contextWindow ? { context_window_size: contextWindow } : undefined;
       try {
@@ -55,6 +64,7 @@ export class WebLLMRuntime {
       }
       const { info } = await this.#ask({ op: "info" });
       this.#loaded = { id: entry.id, contextWindow: info.contextWindow, requestedWindow: contextWindow };
+      this.#watchDevice();
       return { contextWindow: info.contextWindow, defaults: info.config };
     });
   }
@@ -92,9 +102,37 @@ export class WebLLMRuntime {
   /** Unload the model and end the worker, freeing GPU memory. */
   unload() {
     return this.#serially(async () => {
+      this.#watch = null;
       await this.#engine?.unload();
       this.#stopWorker();
     });
+  }
+
+  /**
+   * Stop a load in progress by ending the worker (WebLLM cannot abort a download in flight from
+   * outside it); its load rejects with CancelledError. Files already stored stay stored.
+   */
+  cancelLoad() {
+    if (!this.#worker || this.#loaded) return;
+    this.#failWorker("CancelledError: the load was cancelled");
+    this.#stopWorker();
+  }
+
+  /** Test hook: destroy the loaded model's GPUDevice, as a driver reset would. */
+  loseDevice() {
+    return this.#ask({ op: "lose-device" });
+  }
+
+  #watchDevice() {
+    const watch = this.#ask({ op: "device-lost" });
+    this.#watch = watch;
+    watch.then(({ lost }) => {
+      if (this.#watch !== watch) return;
+      this.#watch = null;
+      this.#failWorker(`DeviceLostError: the GPU device was lost (${lost.reason || "unknown"}: ${lost.message})`);
+      this.#stopWorker();
+      this.onDeviceLost?.(lost);
+    }, () => {});
   }
 
   #serially(task) {
@@ -106,6 +144,7 @@ export class WebLLMRuntime {
   #startWorker() {
     this.#worker = new Worker(WORKER_URL, { type: "module" });
     this.#workerDied = new Promise((_, reject) => {
+      this.#failWorker = reject;
       this.#worker.addEventListener("error", (event) => {
         reject(`WorkerError: the engine's worker stopped (${event.message || "it could not start"})`);
       });
