@@ -141,9 +141,13 @@ def cached_page_figures(server_url: str, gpu: bool) -> dict[str, Any]:
         page.wait_for_selector("html[data-hearth=ready]")
         load_and_ask(page)  # downloads the model into the browser's caches
         page.wait_for_selector("#transcript .message[data-role=assistant]:not([aria-busy=true])", timeout=0)
-        page.reload()
-        page.wait_for_selector("html[data-hearth=ready]")
-        return load_and_ask(page)
+        # A new tab in the same browser profile, so the same caches: a reload of a page whose worker
+        # holds a WebGPU device can wait past Playwright's timeouts on SwiftShader.
+        cached = page.context.new_page()
+        page.close()
+        cached.goto(f"{server_url}/")
+        cached.wait_for_selector("html[data-hearth=ready]")
+        return load_and_ask(cached)
 
 
 def compile_figures(recompile: bool) -> dict[str, Any]:
