@@ -77,8 +77,15 @@ def new_chat(page: Page, **params: object) -> None:
 
 
 def send(page: Page, text: str) -> None:
+    """Send a message, and return once its reply has started (a load may come first: Send stays
+    enabled until then, so waiting for it alone could end before anything happened)."""
     page.fill("#prompt", text)
     page.press("#prompt", "Enter")
+    page.wait_for_function("""(text) => {
+        const messages = hearth.chat.current.messages;
+        const question = messages.findLast((m) => m.role === "user" && m.content === text);
+        return question && (hearth.chat.generating !== null || messages.some((m) => m.parent === question.id));
+    }""", arg=text, timeout=REPLY_TIMEOUT_MS)
 
 
 def wait_reply(page: Page) -> None:

@@ -107,7 +107,9 @@ def test_a_wrong_key_is_told_and_several_keys_are_used_in_turn(app: Page, front:
                           timeout=60_000)
     app.fill("#prompt", "Hi again")
     app.press("#prompt", "Enter")
-    expect(app.locator("#chat-error-message")).to_contain_text("refused the key (401)", timeout=30_000)
+    # The box still holds the first refusal's words (hidden): wait for it to be shown again.
+    expect(app.locator("#chat-error")).to_be_visible(timeout=30_000)
+    expect(app.locator("#chat-error-message")).to_contain_text("refused the key (401)")
     sent = [r.headers.get("authorization") for r in front.chats()]
     assert sent == ["Bearer sk-wrong", f"Bearer {RIGHT_KEY}", "Bearer sk-second"], "the keys in turn"
     assert json.dumps(app.evaluate("() => hearth.providers.list()")).count(RIGHT_KEY) == 0, "list() shows no keys"
