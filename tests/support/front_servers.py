@@ -29,6 +29,16 @@ def installed(kind: str) -> bool:
     return NGINX.exists() if kind == "nginx" else shutil.which(kind) is not None
 
 
+def stop(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Ask a server to stop; kill it when it will not within `grace` seconds (busy with a reply, say)."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, name: str = "the server",
                   timeout: float = 20) -> None:
     """Return once something listens on 127.0.0.1:port; fail if `process` exits first or time runs out."""
@@ -72,5 +82,4 @@ def front_server(kind: str, models_dir: Path, hearth_port: int, work: Path) -> I
         wait_for_port(port, process, kind)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)

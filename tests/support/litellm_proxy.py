@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.front_servers import free_port, wait_for_port
+from tests.support.front_servers import free_port, stop, wait_for_port
 
 LITELLM = Path(__file__).resolve().parents[2] / ".venv-litellm" / "bin" / "litellm"
 
@@ -45,8 +45,4 @@ def litellm_proxy(upstream_v1: str, model: str, master_key: str, workdir: Path) 
         wait_for_port(port, process, "the LiteLLM proxy", timeout=180)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, grace=15)

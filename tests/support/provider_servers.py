@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from tests.support.front_servers import free_port, wait_for_port
+from tests.support.front_servers import free_port, stop, wait_for_port
 
 MODEL_ALIAS = "smollm2"
 CORS_HEADERS = ("access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods",
@@ -42,12 +42,7 @@ def llamacpp_server(gguf: Path, api_key: str | None = None) -> Iterator[str]:
         wait_for_port(port, process, "llama.cpp's server", timeout=60)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # still generating a reply nobody waits for
-            process.kill()
-            process.wait()
+        stop(process)  # llama.cpp may still be generating a reply nobody waits for
 
 
 @dataclass
