@@ -17,8 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -27,9 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.chromium import launch  # noqa: E402 - after the path is set
-from tests.support.front_servers import free_port, wait_for_port  # noqa: E402
+from tests.support.front_servers import free_port, serving, wait_for_port  # noqa: E402
 from tests.support.provider_servers import MODEL_ALIAS, llamacpp_server  # noqa: E402
 from tests.support.stream_replay import Firehose  # noqa: E402
+from tests.test_relay import page_token  # noqa: E402
 from webapp.compile.gguf import packaged_gguf  # noqa: E402
 
 QUESTION = "Name three rivers in Europe and say one thing about each."
@@ -66,18 +65,15 @@ def reply_stats(page, via: str, llama: str) -> dict:  # type: ignore[no-untyped-
 
 
 def relay_memory(url: str, pid: int) -> dict:
-    firehose = ThreadingHTTPServer(("127.0.0.1", 0), Firehose)
-    threading.Thread(target=firehose.serve_forever, daemon=True).start()
-    token = httpx.get(url + "/").text.split('name="hearth-token" content="', 1)[1].split('"', 1)[0]
-    envelope = {"url": f"http://127.0.0.1:{firehose.server_address[1]}/v1/chat/completions", "method": "POST",
-                "headers": {"Content-Type": "application/json"}, "body": "{}"}
-    before = vm_hwm(pid)
-    received = 0
-    with httpx.stream("POST", url + "/relay", content=json.dumps(envelope), timeout=300,
-                      headers={"Origin": url, "X-Hearth-Token": token}) as answer:
-        for chunk in answer.iter_raw():
-            received += len(chunk)
-    firehose.shutdown()
+    with serving(Firehose) as firehose:
+        envelope = {"url": f"{firehose}/v1/chat/completions", "method": "POST",
+                    "headers": {"Content-Type": "application/json"}, "body": "{}"}
+        before = vm_hwm(pid)
+        received = 0
+        with httpx.stream("POST", url + "/relay", content=json.dumps(envelope), timeout=300,
+                          headers={"Origin": url, "X-Hearth-Token": page_token(url)}) as answer:
+            for chunk in answer.iter_raw():
+                received += len(chunk)
     return {"streamed_bytes": received, "peak_rss_before": before, "peak_rss_after": vm_hwm(pid)}
 
 

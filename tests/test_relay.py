@@ -7,16 +7,15 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.support.front_servers import free_port, wait_for_port
+from tests.support.front_servers import free_port, serving, stop, wait_for_port
 from tests.support.stream_replay import Firehose
 from webapp.relay import forbidden_reason, relay_allowed_networks
 from webapp.settings import Settings
@@ -44,11 +43,8 @@ class Upstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(Upstream) as url:
+        yield url
 
 
 @pytest.fixture
@@ -57,8 +53,9 @@ def hearth(tmp_path: Path) -> Iterator[LiveServer]:
         yield server
 
 
-def page_token(server: LiveServer) -> str:
-    html = httpx.get(server.url + "/").text
+def page_token(url: str) -> str:
+    """The token the page at this Hearth's URL carries for its owner-only routes."""
+    html = httpx.get(url + "/").text
     return html.split('name="hearth-token" content="', 1)[1].split('"', 1)[0]
 
 
@@ -67,7 +64,7 @@ def relay(server: LiveServer, envelope: dict, *, origin: str | None = "own", tok
     if origin:
         headers["Origin"] = server.url if origin == "own" else origin
     if token:
-        headers["X-Hearth-Token"] = page_token(server) if token == "own" else token
+        headers["X-Hearth-Token"] = page_token(server.url) if token == "own" else token
     return httpx.post(server.url + "/relay", content=json.dumps(envelope), headers=headers)
 
 
@@ -139,7 +136,7 @@ def test_an_unreachable_target_is_said_as_such(hearth: LiveServer) -> None:
 
 
 def test_provider_origins_widen_only_the_workers_policy(hearth: LiveServer) -> None:
-    token = page_token(hearth)
+    token = page_token(hearth.url)
     refused = httpx.post(hearth.url + "/api/connect-origins", json={"origin": "https://api.example.com"},
                          headers={"Origin": "https://evil.example", "X-Hearth-Token": token})
     assert refused.status_code == 403
@@ -173,30 +170,26 @@ def rss_kb(pid: int) -> int:
 
 
 def test_a_100_mb_reply_streams_through_with_flat_memory(tmp_path: Path) -> None:
-    firehose = ThreadingHTTPServer(("127.0.0.1", 0), Firehose)
-    threading.Thread(target=firehose.serve_forever, daemon=True).start()
     port = free_port()
     hearth = subprocess.Popen([sys.executable, "-m", "webapp", "serve", "--port", str(port),
                                "--models-dir", str(tmp_path / "models")],
                               env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, hearth, "hearth serve")
-        url = f"http://127.0.0.1:{port}"
-        token = httpx.get(url + "/").text.split('name="hearth-token" content="', 1)[1].split('"', 1)[0]
-        envelope = chat_envelope(f"http://127.0.0.1:{firehose.server_address[1]}/v1/chat/completions")
-        before = rss_kb(hearth.pid)
-        peak = before
-        received = 0
-        with httpx.stream("POST", url + "/relay", content=json.dumps(envelope), timeout=120,
-                          headers={"Origin": url, "X-Hearth-Token": token}) as answer:
-            for chunk in answer.iter_raw():
-                received += len(chunk)
-                if received % (8 << 20) < len(chunk):
-                    peak = max(peak, rss_kb(hearth.pid))
+        with serving(Firehose) as firehose:
+            wait_for_port(port, hearth, "hearth serve")
+            url = f"http://127.0.0.1:{port}"
+            envelope = chat_envelope(f"{firehose}/v1/chat/completions")
+            before = rss_kb(hearth.pid)
+            peak = before
+            received = 0
+            with httpx.stream("POST", url + "/relay", content=json.dumps(envelope), timeout=120,
+                              headers={"Origin": url, "X-Hearth-Token": page_token(url)}) as answer:
+                for chunk in answer.iter_raw():
+                    received += len(chunk)
+                    if received % (8 << 20) < len(chunk):
+                        peak = max(peak, rss_kb(hearth.pid))
     finally:
-        hearth.terminate()
-        hearth.wait(timeout=10)
-        firehose.shutdown()
+        stop(hearth)
     assert received == Firehose.total_bytes()
     assert peak - before < 40 * 1024, f"the relay's memory grew by {(peak - before) // 1024} MiB: it buffered"

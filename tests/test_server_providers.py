@@ -59,9 +59,9 @@ def test_the_relay_adds_the_key_which_the_page_never_sees(tmp_path: Path, upstre
                     "headers": {"Content-Type": "application/json", "Authorization": "Bearer from-the-page"},
                     "body": json.dumps({"model": "smollm2", "messages": [], "stream": True})}
         answer = httpx.post(hearth.url + "/relay", content=json.dumps(envelope),
-                            headers={"Origin": hearth.url, "X-Hearth-Token": page_token(hearth)})
+                            headers={"Origin": hearth.url, "X-Hearth-Token": page_token(hearth.url)})
         escape = httpx.post(hearth.url + "/relay", content=json.dumps({**envelope, "path": "/../admin"}),
-                            headers={"Origin": hearth.url, "X-Hearth-Token": page_token(hearth)})
+                            headers={"Origin": hearth.url, "X-Hearth-Token": page_token(hearth.url)})
     assert answer.status_code == 200 and "[DONE]" in answer.text
     seen = Upstream.seen[-1]
     assert seen["path"] == "/v1/chat/completions"

@@ -9,12 +9,13 @@ A real HTTP server on loopback with open CORS. The first path segment picks what
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.support.front_servers import serving
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "streams"
 PIECES = (7, 1, 13, 2, 31, 5)  # sizes of the writes, in turn
@@ -117,11 +118,5 @@ class Firehose(BaseHTTPRequestHandler):
 @contextmanager
 def stream_replay() -> Iterator[str]:
     """Serve the replays; yields the server's URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Replay)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with serving(Replay) as url:
+        yield url
