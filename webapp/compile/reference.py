@@ -125,15 +125,20 @@ class ReferenceLlama:
 
     def _attend(
         self, q: np.ndarray, k: np.ndarray, v: np.ndarray, layer: int, start: int, scale: float,
-        window: int | None = None,
+        window: int | None = None, softcap: float | None = None,
     ) -> np.ndarray:
-        """Append k, v to the layer's cache; attend q over it causally (and within `window` keys if given)."""
+        """Append k, v to the layer's cache; attend q over it causally (and within `window` keys if given).
+
+        `softcap`: scores -> softcap * tanh(scores / softcap) before masking (Gemma 2).
+        """
         c = self.config
         self.keys[layer] = np.concatenate([self.keys[layer], k])
         self.values[layer] = np.concatenate([self.values[layer], v])
         group = c.num_attention_heads // c.num_key_value_heads
         keys, values = np.repeat(self.keys[layer], group, axis=1), np.repeat(self.values[layer], group, axis=1)
         scores = np.einsum("qhd,khd->hqk", q, keys) * scale
+        if softcap is not None:
+            scores = softcap * np.tanh(scores / softcap)
         # Causal mask: query i (at position start + i) sees keys up to that position.
         query_pos, key_pos = (start + np.arange(q.shape[0]))[:, None], np.arange(keys.shape[0])[None, :]
         visible = key_pos <= query_pos

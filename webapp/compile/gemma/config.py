@@ -13,9 +13,6 @@ from webapp.compile.llama.config import (
 # Every pattern-th layer attends over the whole context, the others over a sliding window
 # (Hugging Face's defaults when config.json gives neither sliding_window_pattern nor layer_types).
 DEFAULT_PATTERN = {"gemma2": 2, "gemma3": 6}
-# tanh(s / c) * c = s * (1 - (s / c)^2 / 3 + ...): at c >= 1e7 no float32 score below 1e3 moves, so
-# such a cap is no cap. Smaller ones change the scores, which Hearth's attention kernels cannot do.
-NO_EFFECT_SOFTCAP = 1e7
 GELU_TANH = ("gelu_pytorch_tanh", "gelu_tanh", "gelu")  # Gemma's "gelu" has always meant the tanh form
 
 
@@ -43,6 +40,9 @@ class GemmaConfig:
     context_window_size: int  # default KV-cache length WebLLM allocates (a runtime setting)
     prefill_chunk_size: int  # most tokens one prefill call takes; at most the sliding window (see model.py)
     tie_word_embeddings: bool = True  # Gemma's output projection is always its embedding table
+    # Attention scores -> tanh(s / c) * c before the softmax (Gemma 2: 50), in the KV cache's kernels
+    # (gemma/softcap.py); None: none.
+    attn_logit_softcapping: float | None = None
 
     def is_sliding(self, layer: int) -> bool:
         """True when `layer` attends over the sliding window only."""
@@ -112,14 +112,6 @@ def read_gemma_config(
     if raw.get("tie_word_embeddings") is False:
         raise ConfigError("config.json: tie_word_embeddings=false is not supported for Gemma (its output "
                           f"projection is its embedding table); use {OTHER_BACKEND}")
-    attn_cap = _softcap(raw, "attn_logit_softcapping")
-    if attn_cap is not None and attn_cap < NO_EFFECT_SOFTCAP:
-        raise ConfigError(
-            f"config.json: attn_logit_softcapping={attn_cap:g} (Gemma 2's soft-capping of attention scores) is "
-            f"not done by Hearth's compiler, whose attention kernels cannot cap scores. `hearth compile --backend "
-            f"mlc-llm` leaves it out as well; to compile without it, accepting slightly different outputs, set "
-            f"attn_logit_softcapping to null in config.json"
-        )
     hidden_size, num_heads, num_kv_heads, head_dim = attention_shape(raw)
     layers = _field(raw, "num_hidden_layers", int)
     window = _field(raw, "sliding_window", int)
@@ -155,6 +147,7 @@ def read_gemma_config(
         rope_scale=_rope_scale(raw) if model_type == "gemma3" else 1.0,
         query_pre_attn_scalar=_field(raw, "query_pre_attn_scalar", float, float(head_dim)),
         final_logit_softcapping=_softcap(raw, "final_logit_softcapping"),
+        attn_logit_softcapping=_softcap(raw, "attn_logit_softcapping"),
         sliding_window=window,
         sliding_window_pattern=_pattern(raw, model_type, layers),
         qk_norm=model_type == "gemma3",

@@ -2,8 +2,9 @@
 
 What differs from llama/model.py: RMSNorm weights are stored as 1 + w (gemma/loader.py), every
 block has norms after attention and after the MLP too, the MLP gates with GELU-tanh, embeddings
-are scaled by sqrt(hidden), attention scores by query_pre_attn_scalar^-1/2, and the logits may be
-soft-capped. Layers alternate between a sliding window and the whole context; the paged KV cache
+are scaled by sqrt(hidden), attention scores by query_pre_attn_scalar^-1/2, and the attention
+scores and logits may be soft-capped (Gemma 2; the scores inside the KV cache's kernels, see
+gemma/softcap.py). Layers alternate between a sliding window and the whole context; the paged KV cache
 does the window per layer ("mha_sliding"), but it has one rotary base, and Gemma 3 has two, so
 the model rotates q and k itself and the cache does no rotary embedding.
 """
@@ -18,6 +19,7 @@ from tvm.relax.frontend.nn import Tensor, op
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode
 
 from webapp.compile.gemma.config import GemmaConfig
+from webapp.compile.gemma.softcap import cap_attention_kernels
 from webapp.compile.llama.model import LlamaEmbedding, LlamaForCausalLM, LlamaMLP
 
 
@@ -132,6 +134,11 @@ class GemmaForCausalLM(LlamaForCausalLM):
         logits = super().logits(hidden_states)
         cap = self.config.final_logit_softcapping
         return logits if cap is None else op.tanh(logits / cap) * cap
+
+    def adapt_kv_cache(self, cache: PagedKVCache) -> None:
+        """Soft-cap the attention scores in the cache's kernels when the config says so (Gemma 2)."""
+        if self.config.attn_logit_softcapping is not None:
+            cap_attention_kernels(cache, self.config.attn_logit_softcapping)
 
     def kv_cache_layout(self) -> dict[str, Any]:
         """A window on the sliding layers; no rotary embedding of the cache's own (GemmaAttention's instead)."""

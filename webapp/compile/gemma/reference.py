@@ -36,7 +36,8 @@ class ReferenceGemma(ReferenceLlama):
         freq = self.local_freq if sliding else self.global_freq
         q, k = self._rotate(q, positions, freq), self._rotate(k, positions, freq)
         window = c.sliding_window if sliding else None
-        out = self._attend(q, k, v, layer, start, 1 / math.sqrt(c.query_pre_attn_scalar), window)
+        out = self._attend(q, k, v, layer, start, 1 / math.sqrt(c.query_pre_attn_scalar), window,
+                           c.attn_logit_softcapping)
         return self._linear(out, f"model.layers.{layer}.self_attn.o_proj")
 
     def _mlp(self, x: np.ndarray, layer: int) -> np.ndarray:

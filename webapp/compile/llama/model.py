@@ -145,7 +145,7 @@ class LlamaForCausalLM(nn.Module):
     ) -> PagedKVCache:
         """The paged KV cache with TIR attention kernels for the target being compiled for."""
         config = self.config
-        return TIRPagedKVCache(
+        cache = TIRPagedKVCache(
             max_batch_size=max_batch_size,
             max_total_seq_len=max_total_seq_len,
             prefill_chunk_size=prefill_chunk_size,
@@ -166,6 +166,11 @@ class LlamaForCausalLM(nn.Module):
             target=tvm.target.Target.current(allow_none=False),
             **self.kv_cache_layout(),
         )
+        self.adapt_kv_cache(cache)
+        return cache
+
+    def adapt_kv_cache(self, cache: PagedKVCache) -> None:
+        """What a family changes in the cache's kernels once they are made (Llama: nothing)."""
 
     def kv_cache_layout(self) -> dict[str, Any]:
         """The KV cache's per-family arguments: attention kind per layer, and how it rotates keys."""
