@@ -41,8 +41,6 @@ HF_CASES = {
                            r"layer_types is not one full-attention layer after every 5 sliding-window ones"),
     "gemma3-yarn": ({**GEMMA3, "rope_scaling": {"rope_type": "yarn", "factor": 8.0}},
                     r"rope_scaling .* not supported for Gemma.*--backend mlc-llm"),
-    "gemma3-context-past-window": ({**GEMMA3, "sliding_window": 64}, r"sliding_window=64 is shorter than the "
-                                   r"context window of 128.*in WebGPU decoding past the window.*--context-window 64"),
 }  # fmt: skip
 
 

@@ -29,7 +29,7 @@ CORPUS = [
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VOCAB_SIZE = 384
 GEMMA = {"hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True,
-         "query_pre_attn_scalar": 16, "sliding_window": 128, "rms_norm_eps": 1e-6}
+         "query_pre_attn_scalar": 16, "sliding_window": 16, "rms_norm_eps": 1e-6}
 # One tiny checkpoint per family Hearth compiles: config.json overrides of llama_config(). Output heads
 # are untied: a tiny random model whose head is its embedding table only repeats its last token.
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -42,8 +42,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     # Phi-4-mini's shape: fused q/k/v and gate/up, rotary embedding over 3/4 of each head.
     "phi3": {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "partial_rotary_factor": 0.75},
     # Gemma: tied embeddings, llama.cpp's attention scale (query_pre_attn_scalar = head_dim), a sliding
-    # window that holds the browser tests' chats (the context is capped at it, see gemma/config.py; the
-    # llama.cpp test narrows it to cross it). Gemma 2's attention soft-cap is small enough to squash this
+    # window of 16 that every test's prompt and decoding cross (prefill chunks at the window, so prompts
+    # take several). Gemma 2's attention soft-cap is small enough to squash this
     # model's scores (spread about 4; uncapped, its logits move by 11-16% of the largest).
     "gemma2": {**GEMMA, "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2",
                "final_logit_softcapping": 30.0, "attn_logit_softcapping": 5.0},

@@ -115,15 +115,7 @@ def read_gemma_config(
     hidden_size, num_heads, num_kv_heads, head_dim = attention_shape(raw)
     layers = _field(raw, "num_hidden_layers", int)
     window = _field(raw, "sliding_window", int)
-    context = context_window_size or min(_field(raw, "max_position_embeddings", int), DEFAULT_CONTEXT_WINDOW_SIZE,
-                                         window)
-    if context > window:
-        raise ConfigError(
-            f"config.json: sliding_window={window} is shorter than the context window of {context}. The library "
-            f"does slide the window of Gemma's local layers, and on TVM's CPU target decodes like llama.cpp past "
-            f"it, but in WebGPU decoding past the window goes wrong (TVM's paged KV cache), so the context is "
-            f"capped at the window: use --context-window {window} or less, or {OTHER_BACKEND}"
-        )
+    context = context_window_size or min(_field(raw, "max_position_embeddings", int), DEFAULT_CONTEXT_WINDOW_SIZE)
     # The paged KV cache applies the window to keys of earlier chunks only; within one chunk every
     # query sees every key, which is the same only while a chunk fits in the window.
     chunk = min(prefill_chunk_size or DEFAULT_PREFILL_CHUNK_SIZE, context, window)

@@ -5,8 +5,9 @@ block has norms after attention and after the MLP too, the MLP gates with GELU-t
 are scaled by sqrt(hidden), attention scores by query_pre_attn_scalar^-1/2, and the attention
 scores and logits may be soft-capped (Gemma 2; the scores inside the KV cache's kernels, see
 gemma/softcap.py). Layers alternate between a sliding window and the whole context; the paged KV cache
-does the window per layer ("mha_sliding"), but it has one rotary base, and Gemma 3 has two, so
-the model rotates q and k itself and the cache does no rotary embedding.
+calls its windowed kernels for the window's layers ("mha_sliding"), which keep the window themselves
+(gemma/window.py). The cache has one rotary base, and Gemma 3 has two, so the model rotates q and k
+itself and the cache does no rotary embedding.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode
 
 from webapp.compile.gemma.config import GemmaConfig
 from webapp.compile.gemma.softcap import cap_attention_kernels
+from webapp.compile.gemma.window import RUNTIME_WINDOW, window_kernels
 from webapp.compile.llama.model import LlamaEmbedding, LlamaForCausalLM, LlamaMLP
 
 
@@ -136,7 +138,8 @@ class GemmaForCausalLM(LlamaForCausalLM):
         return logits if cap is None else op.tanh(logits / cap) * cap
 
     def adapt_kv_cache(self, cache: PagedKVCache) -> None:
-        """Soft-cap the attention scores in the cache's kernels when the config says so (Gemma 2)."""
+        """The window kept by the windowed kernels (gemma/window.py); scores soft-capped if the config says so."""
+        window_kernels(cache, self.config, self.dtype)
         if self.config.attn_logit_softcapping is not None:
             cap_attention_kernels(cache, self.config.attn_logit_softcapping)
 
@@ -149,5 +152,6 @@ class GemmaForCausalLM(LlamaForCausalLM):
             "rope_theta": config.rope_theta,
             "rope_scaling": {},
             "rotary_dim": config.head_dim,
-            "layer_sliding_window_size": config.sliding_window,
+            # The runtime's own window clips nothing (its page tables clash in WebGPU); the kernels clip.
+            "layer_sliding_window_size": RUNTIME_WINDOW,
         }

@@ -24,6 +24,7 @@ from tvm.ir.expr import TensorLoad  # what tirx.BufferLoad builds
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 
 from webapp.compile.errors import CompileError
+from webapp.compile.gemma.kernels import attention_kernels
 
 LOG2E = math.log2(math.e)
 # The score stores of TVM 0.27's attention kernels: (buffer stored to, buffer its value reads,
@@ -101,18 +102,7 @@ def cap_scores(func: tirx.PrimFunc, cap: float) -> tirx.PrimFunc:
 def cap_attention_kernels(cache: PagedKVCache, cap: float) -> int:
     """Rewrite every attention kernel the cache was created with, in the module being built; returns how many."""
     builder = relax.BlockBuilder.current()
-    module = builder.get()
-    kernels: list[relax.GlobalVar] = []
-
-    def collect(gvar: relax.GlobalVar) -> relax.GlobalVar:
-        func = module[gvar] if gvar in module else None
-        if isinstance(func, tirx.PrimFunc) and any(p.name == "sm_scale" for p in func.params):
-            kernels.extend([gvar] if not any(gvar.same_as(k) for k in kernels) else [])
-        return gvar
-
-    # The cache is a variable bound to its creating call, whose arguments name every kernel.
-    call = builder.lookup_binding(cache._expr)  # noqa: SLF001
-    tvm_ffi.structural_map(call, [(relax.GlobalVar, collect)])
-    for gvar in kernels:
-        builder.update_func(gvar, cap_scores(module[gvar], cap))
+    kernels = attention_kernels(cache)
+    for gvar, func in kernels:
+        builder.update_func(gvar, cap_scores(func, cap))
     return len(kernels)
