@@ -41,3 +41,17 @@ def test_f16_model_is_complete_and_stored_in_half_precision(quantization: str) -
         assert dtypes["model.layers.0.mlp.down_proj.q_scale"] == "float16"
         params = read_params(model_dir)
         assert np.isfinite(params["model.layers.0.mlp.down_proj.q_scale"]).all()
+
+
+def test_gemma_builds_for_webgpu_in_half_precision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Gemma's own rotary kernel keeps q and k in the model's dtype (they were float32 beside float16 v)."""
+    from tests.tinycheckpoint import FAMILIES, write_tiny_checkpoint
+    from webapp.compile.build import build_library
+    from webapp.compile.quantize import get_quantization
+    from webapp.compile.source import read_checkpoint
+    from webapp.compile.target import webgpu_tvm_target
+
+    directory = write_tiny_checkpoint(tmp_path / "gemma2", **FAMILIES["gemma2"])
+    library = build_library(read_checkpoint(directory, get_quantization("q4f16_1")).model, webgpu_tvm_target())
+    dtypes = {param.name: param.dtype for param in library.params}
+    assert dtypes["model.layers.0.self_attn.qkv_proj.q_scale"] == "float16"

@@ -37,7 +37,9 @@ def _rotary(theta: float, scale: float, head_dim: int):  # type: ignore[no-untyp
             angle = positions[s].astype("float32") / tirx.const(scale, "float32") / tirx.power(
                 tirx.const(theta, "float32"), exponent)
             partner = tirx.if_then_else(i < half, -x[b, s, h, i + half], x[b, s, h, i - half])
-            return x[b, s, h, i] * tirx.cos(angle) + partner * tirx.sin(angle)
+            # In float32, back in the model's dtype (f16 models: q and k are concatenated with v).
+            turned = x[b, s, h, i].astype("float32") * tirx.cos(angle) + partner.astype("float32") * tirx.sin(angle)
+            return turned.astype(x.dtype)
 
         return te.compute(x.shape, value, name="rotary")
 
