@@ -26,6 +26,7 @@ from tvm import relax, tirx
 from tvm.ir.expr import TensorLoad
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, _attention_prefill, _attention_prefill_cpu
 
+from webapp.compile.errors import CompileError
 from webapp.compile.gemma.kernels import attention_kernels
 
 # Longer than any sequence a KV cache holds, so the runtime's window never clips (int32 positions).
@@ -42,6 +43,11 @@ def _buffer(func: tirx.PrimFunc, *names: str) -> Any:
 def _is_windowed(func: tirx.PrimFunc) -> bool:
     lengths = [b for b in func.params if b.name == "length_info"]
     return len(lengths) == 1 and len(lengths[0].ty.shape) == 2
+
+
+def _is_row(load: TensorLoad, row: int) -> bool:
+    first = load.indices[0]
+    return isinstance(first, tirx.IntImm) and int(first.value) == row
 
 
 def clip_to_window(func: tirx.PrimFunc, window: int) -> tirx.PrimFunc:
@@ -63,16 +69,14 @@ def clip_to_window(func: tirx.PrimFunc, window: int) -> tirx.PrimFunc:
 
     body = tvm_ffi.structural_map(func.body, [(TensorLoad, clip)])
     if not clipped:
-        raise AssertionError(f"no window offset read in {func.attrs['global_symbol']}")
+        raise CompileError(
+            f"keeping Gemma's sliding window: TVM's kernel {func.attrs['global_symbol']} never reads its window "
+            f"offset (window.py follows TVM 0.27's kernels); use --backend mlc-llm"
+        )
     return func.with_body(body)
 
 
-def _is_row(load: TensorLoad, row: int) -> bool:
-    first = load.indices[0]
-    return isinstance(first, tirx.IntImm) and int(first.value) == row
-
-
-def _windowed_prefill(func: tirx.PrimFunc, config: Any, dtype: str, target: tvm.target.Target) -> tirx.PrimFunc:
+def _windowed_prefill(config: Any, dtype: str, target: tvm.target.Target) -> tirx.PrimFunc:
     # TVM's own factory, as TIRPagedKVCache calls it, with the real window for its chunk mask.
     heads = (config.num_key_value_heads, config.num_attention_heads, config.head_dim, dtype, True, {})
     if target.kind.name == "llvm":
@@ -87,6 +91,6 @@ def window_kernels(cache: PagedKVCache, config: Any, dtype: str) -> int:
     windowed = [(gvar, func) for gvar, func in attention_kernels(cache) if _is_windowed(func)]
     for gvar, func in windowed:
         if any(b.name == "q_indptr" for b in func.params):  # prefill, not decode
-            func = _windowed_prefill(func, config, dtype, target)
+            func = _windowed_prefill(config, dtype, target)
         builder.update_func(gvar, clip_to_window(func, config.sliding_window))
     return len(windowed)
