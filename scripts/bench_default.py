@@ -145,8 +145,8 @@ def cached_page_figures(server_url: str, gpu: bool) -> dict[str, Any]:
         # holds a WebGPU device can wait past Playwright's timeouts on SwiftShader.
         cached = page.context.new_page()
         page.close()
-        cached.goto(f"{server_url}/")
-        cached.wait_for_selector("html[data-hearth=ready]")
+        cached.goto(f"{server_url}/", timeout=0)
+        cached.wait_for_selector("html[data-hearth=ready]", timeout=0)
         return load_and_ask(cached)
 
 
