@@ -1,15 +1,17 @@
-"""Hearth's own attention kernel for a prompt's tokens attending to each other, without barriers.
+"""Hearth's own attention kernels for the paged KV cache, without workgroup memory or barriers.
 
-The paged KV cache takes its attention kernels as functions of the model library. TVM's kernel for
-a prompt's self-attention (`tir_attention_prefill_ragged`) stages tiles of queries, keys and values
-through workgroup memory with barriers between steps: on SwiftShader, where the invocations of a
-workgroup are fibers and each barrier switches all of them, it took 29% of the built-in model's
-prefill (42 tokens), for under 1% of its arithmetic.
+The paged KV cache takes its attention kernels as functions of the model library. TVM's kernels
+for a prompt's self-attention (batch_prefill_ragged_kv) and for decoding (batch_decode_paged_kv)
+stage queries, keys and values through workgroup memory with barriers between steps: on
+SwiftShader, where the invocations of a workgroup are fibers and each barrier switches all of them,
+they took 29% of the built-in model's prefill (42 tokens) and 20% of each decoded token, for under
+1% of the arithmetic.
 
-This one gives each (query token, head) pair one thread that walks its visible keys once with an
-online softmax, keeping its query and output row in registers: no workgroup memory, no barriers.
-It computes what TVM's does (same arguments, same log2-domain `lse` for merging with the attention
-over cached pages), for caches that rotate q and k before attention (RopeMode NORMAL or NONE).
+These give each (token, head) pair one thread that walks its visible keys once with an online
+softmax, keeping its query and output row in registers. They compute what TVM's do (same
+arguments, same log2-domain `lse` for merging partial attentions), for caches that rotate q and k
+before attention. Llama's family uses them on GPU targets (llama/model.py, adapt_kv_cache); Gemma
+keeps TVM's, which it rewrites for soft-capping and its window (gemma/softcap.py, gemma/window.py).
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from __future__ import annotations
 import math
 
 import tvm
-from tvm.relax.frontend.nn.llm.kv_cache import RopeMode
+from tvm import relax
+from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 from tvm.script import tirx as T
 
-# The name of TVM's kernel in the model's IRModule (its PrimFunc's own name).
+from webapp.compile.cache_kernels import attention_kernels
+
+# The global symbols of TVM's kernels that Hearth's replace.
 RAGGED_PREFILL = "batch_prefill_ragged_kv"
+DECODE = "batch_decode_paged_kv"
+# Slots per KV-cache page: TVM's kernels are built for 16, the size WebLLM's engine asks for.
+PAGE_SIZE = 16
 THREADS = 64
 LOG2_E = math.log2(math.e)
 
@@ -115,13 +123,107 @@ def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str)
     return batch_prefill_ragged_kv
 
 
-def use_own_attention(mod: tvm.IRModule, num_kv_heads: int, num_heads: int, head_dim: int, dtype: str,
-                      rope_mode: int) -> tvm.IRModule:
-    """The module with TVM's ragged prefill kernel replaced by ragged_prefill (GPU targets)."""
-    if rope_mode == RopeMode.INLINE or RAGGED_PREFILL not in [gv.name_hint for gv in mod.get_global_vars()]:
-        return mod  # INLINE rotates inside the kernel, which this one does not do
-    gv = mod.get_global_var(RAGGED_PREFILL)
-    kernel = ragged_prefill(num_kv_heads, num_heads, head_dim, dtype).with_attr("global_symbol", RAGGED_PREFILL)
-    mod = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
-    mod[gv] = kernel
-    return mod
+def paged_decode(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> tvm.tirx.PrimFunc:
+    """batch_decode_paged_kv with TVM's signature: one thread per (sequence, head) over its cached pages.
+
+    Without a sliding window (the windowed kernel is another function, which Llama's family never
+    calls: its attention kind is "mha" on every layer).
+    """
+    group = num_heads // num_kv_heads
+
+    @T.prim_func(s_tir=True)
+    def batch_decode_paged_kv(  # pylint: disable=too-many-arguments,too-many-locals
+        var_q: T.handle,  # [b, h_q, d]
+        var_pages: T.handle,  # [pages, 2 (k, v), h_kv, PAGE_SIZE, d]
+        var_page_indptr: T.handle,  # [b + 1]
+        var_page_values: T.handle,  # [nnz_pages]
+        var_length_info: T.handle,  # [b]: slots used in each sequence's last page
+        var_k_rope_pos_offset: T.handle,  # [b], unused: k comes rotated
+        var_q_rope_position: T.handle,  # [b], unused
+        var_output: T.handle,  # [b, h_q, d]
+        var_lse: T.handle,  # [b, h_q]
+        rotary_mode: T.int32,
+        rope_scale: T.float32,
+        rope_theta: T.float32,
+        sm_scale: T.float32,
+    ):
+        T.func_attr({"tirx.is_scheduled": True})
+        batch_size = T.int32()
+        nnz_pages = T.int32()
+        max_num_pages = T.int32()
+        page_indptr_elem_offset = T.int32()
+        page_values_elem_offset = T.int32()
+        k_rope_pos_offset_elem_offset = T.int32()
+        q_rope_position_elem_offset = T.int32()
+        length_info_elem_offset = T.int32()
+        q = T.match_buffer(var_q, (batch_size, num_heads, head_dim), dtype)
+        pages = T.match_buffer(var_pages, (max_num_pages, 2, num_kv_heads, PAGE_SIZE, head_dim), dtype)
+        page_indptr = T.match_buffer(var_page_indptr, (batch_size + 1,), "int32", elem_offset=page_indptr_elem_offset)
+        page_values = T.match_buffer(var_page_values, (nnz_pages,), "int32", elem_offset=page_values_elem_offset)
+        last_page_len = T.match_buffer(var_length_info, (batch_size,), "int32", elem_offset=length_info_elem_offset)
+        T.match_buffer(var_k_rope_pos_offset, (batch_size,), "int32", elem_offset=k_rope_pos_offset_elem_offset)
+        T.match_buffer(var_q_rope_position, (batch_size,), "int32", elem_offset=q_rope_position_elem_offset)
+        output = T.match_buffer(var_output, (batch_size, num_heads, head_dim), dtype)
+        lse = T.match_buffer(var_lse, (batch_size, num_heads), "float32")
+
+        for bx in T.thread_binding((batch_size * num_heads + THREADS - 1) // THREADS, thread="blockIdx.x"):
+            for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
+                with T.sblock("attention"):
+                    T.reads()
+                    T.writes()
+                    query = T.sblock_alloc_buffer((head_dim,), "float32", scope="local")
+                    acc = T.sblock_alloc_buffer((head_dim,), "float32", scope="local")
+                    running = T.sblock_alloc_buffer((3,), "float32", scope="local")  # max, sum, score
+                    pair: T.let[T.int32] = bx * THREADS + tx
+                    seq: T.let[T.int32] = pair // num_heads
+                    head: T.let[T.int32] = pair % num_heads
+                    kv_head: T.let[T.int32] = head // group
+                    if seq < batch_size:
+                        first_page: T.let[T.int32] = page_indptr[seq]
+                        page_count: T.let[T.int32] = page_indptr[seq + 1] - first_page
+                        # Slots in use: the whole pages and the last one's.
+                        used: T.let[T.int32] = T.if_then_else(
+                            page_count > 0, (page_count - 1) * PAGE_SIZE + last_page_len[seq], 0)
+                        for i in T.unroll(head_dim):
+                            query[i] = T.Cast("float32", q[seq, head, i]) * sm_scale * T.float32(LOG2_E)
+                            acc[i] = T.float32(0)
+                        running[0] = T.float32(-5e4)
+                        running[1] = T.float32(0)
+                        for j in T.serial(used):
+                            page: T.let[T.int32] = page_values[first_page + j // PAGE_SIZE]
+                            offset: T.let[T.int32] = j % PAGE_SIZE
+                            running[2] = T.float32(0)
+                            for i in T.unroll(head_dim):
+                                running[2] = running[2] + query[i] * T.Cast("float32", pages[page, 0, kv_head, offset, i])
+                            maximum: T.let[T.float32] = T.max(running[0], running[2])
+                            rescale: T.let[T.float32] = T.exp2(running[0] - maximum)
+                            weight: T.let[T.float32] = T.exp2(running[2] - maximum)
+                            running[1] = running[1] * rescale + weight
+                            for i in T.unroll(head_dim):
+                                acc[i] = acc[i] * rescale + weight * T.Cast("float32", pages[page, 1, kv_head, offset, i])
+                            running[0] = maximum
+                        for i in T.unroll(head_dim):
+                            output[seq, head, i] = T.Cast(dtype, acc[i] / T.max(running[1], T.float32(1e-30)))
+                        lse[seq, head] = running[0] + T.log2(T.max(running[1], T.float32(1e-30)))
+
+    return batch_decode_paged_kv
+
+
+def use_own_attention(cache: PagedKVCache, num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> int:
+    """Replace TVM's ragged prefill and paged decode kernels of a just-created cache with Hearth's; how many.
+
+    For caches that rotate q and k before attention (RopeMode NORMAL or NONE): INLINE rotates inside
+    the kernels, which these do not do.
+    """
+    ours = {
+        RAGGED_PREFILL: lambda: ragged_prefill(num_kv_heads, num_heads, head_dim, dtype),
+        DECODE: lambda: paged_decode(num_kv_heads, num_heads, head_dim, dtype),
+    }
+    builder = relax.BlockBuilder.current()
+    replaced = 0
+    for gvar, func in attention_kernels(cache):
+        name = str(func.attrs["global_symbol"]) if func.attrs and "global_symbol" in func.attrs else ""
+        if name in ours:
+            builder.update_func(gvar, ours[name]().with_attr("global_symbol", name))
+            replaced += 1
+    return replaced

@@ -11,7 +11,6 @@ from tvm.relax.frontend import nn
 from tvm.s_tir import dlight as dl
 
 from webapp.compile.abi import ABI_FUNCTIONS, attach_abi
-from webapp.compile.attention import use_own_attention
 from webapp.compile.architectures import Architecture, architecture
 from webapp.compile.fusion import FuseDequantizeMatmul
 from webapp.compile.memory import AttachMemoryUsage
@@ -93,10 +92,6 @@ def export_module(definition: ModelDefinition, target: tvm.target.Target) -> tup
     assert exported == definition.params, "the packed params argument must be in load order"
     meta = metadata(definition)
     mod = attach_abi(mod, target, config.vocab_size, meta)
-    if target.kind.name != "llvm":
-        rope_mode = module.kv_cache_layout()["rope_mode"]
-        mod = use_own_attention(mod, config.num_key_value_heads, config.num_attention_heads, config.head_dim,
-                                module.dtype, rope_mode)
     # Bounds let memory planning size symbolic buffers statically (one allocation, reused).
     bounds = {
         "seq_len": config.prefill_chunk_size,

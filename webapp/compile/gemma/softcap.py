@@ -24,7 +24,7 @@ from tvm.ir.expr import TensorLoad  # what tirx.BufferLoad builds
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 
 from webapp.compile.errors import CompileError
-from webapp.compile.gemma.kernels import attention_kernels
+from webapp.compile.cache_kernels import attention_kernels
 
 LOG2E = math.log2(math.e)
 # The score stores of TVM 0.27's attention kernels: (buffer stored to, buffer its value reads,

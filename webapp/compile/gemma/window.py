@@ -27,7 +27,7 @@ from tvm.ir.expr import TensorLoad
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, _attention_prefill, _attention_prefill_cpu
 
 from webapp.compile.errors import CompileError
-from webapp.compile.gemma.kernels import attention_kernels
+from webapp.compile.cache_kernels import attention_kernels
 
 # Longer than any sequence a KV cache holds, so the runtime's window never clips (int32 positions).
 RUNTIME_WINDOW = 1 << 30

@@ -15,6 +15,8 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import Tensor, op
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedKVCache
 
+from webapp.compile.attention import use_own_attention
+
 from webapp.compile.llama.config import LlamaConfig
 
 
@@ -170,7 +172,14 @@ class LlamaForCausalLM(nn.Module):
         return cache
 
     def adapt_kv_cache(self, cache: PagedKVCache) -> None:
-        """What a family changes in the cache's kernels once they are made (Llama: nothing)."""
+        """What a family changes in the cache's kernels once they are made.
+
+        Llama's: on GPU targets, Hearth's barrier-free kernels for a prompt's self-attention and for
+        decoding (webapp/compile/attention.py) in place of TVM's.
+        """
+        if tvm.target.Target.current(allow_none=False).kind.name != "llvm":
+            config = self.config
+            use_own_attention(cache, config.num_key_value_heads, config.num_attention_heads, config.head_dim, self.dtype)
 
     def kv_cache_layout(self) -> dict[str, Any]:
         """The KV cache's per-family arguments: attention kind per layer, and how it rotates keys."""
