@@ -113,6 +113,8 @@ def test_going_offline_mid_download_offers_resume_which_fetches_only_the_rest(
 def test_cancel_stops_a_load_and_keeps_what_was_stored(browser: Browser, flaky_server: LiveServer,
                                                        outage: threading.Event) -> None:
     with own_chat_page(browser, flaky_server.url) as page:
+        # Without the service worker the dropped shard fails at once, before Cancel can be pressed.
+        page.wait_for_function("navigator.serviceWorker.ready.then(() => Boolean(navigator.serviceWorker.controller))")
         outage.set()
         try:
             asked = len(flaky_server.requests)
