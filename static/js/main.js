@@ -8,11 +8,11 @@ import { ConversationStore } from "./conversations.js";
 import { CustomModelForm } from "./custom-form.js";
 import { CustomModelList } from "./custom-list.js";
 import { CustomModelStore } from "./custom-models.js";
-import { explainError } from "./errors.js";
+import { explainError, isDownloadFailure } from "./errors.js";
 import { formatCost } from "./format.js";
 import { probeGpu } from "./gpu.js";
 import { renderGpuStatus } from "./gpu-status.js";
-import { offerReload, offerResume } from "./load-recovery.js";
+import { offerReload, offerResume, showEngineError } from "./load-recovery.js";
 import { renderModelDetails } from "./model-details.js";
 import {
   bytesToDownload, dropPartialDownload, forgetRefusedFile, markUsed, storedModels,
@@ -186,7 +186,10 @@ async function loadModel(entry) {
       explained.message = await ranOutOfRoom(entry.size?.download ? entry.size.bytes : null);
     }
     showEngineError(explained);
-    if (!navigator.onLine) offerResume(entry, explained.detail, (again) => loadModel(again).catch(() => {}));
+    if (!navigator.onLine || isDownloadFailure(explained.detail)) {
+      const resume = (again) => loadModel(again).catch(() => {});
+      offerResume(entry, explained.detail, resume, { offline: !navigator.onLine });
+    }
     throw error;
   } finally {
     refreshStored();
@@ -331,14 +334,6 @@ async function reloadAfterLoss(entry, contextWindow) {
   }
   picker.select(entry.id);
   await loadModel(entry).catch(() => {});
-}
-
-function showEngineError({ message, detail }) {
-  $("engine-error-actions").hidden = true;
-  $("engine-error-message").textContent = message;
-  $("engine-error-detail").textContent = detail;
-  $("engine-error-more").hidden = !detail;
-  $("engine-error").hidden = false;
 }
 
 start();
