@@ -1,12 +1,13 @@
 /**
  * The engine's error box, and what it offers when a load cannot go on: after a lost GPU device, Load
  * again (with a smaller context window too, as memory is the usual cause); after a download that
- * failed, Resume.
+ * failed, Resume; for a model too big for this GPU at its context window, a window that fits.
  */
 
 const $ = (id) => document.getElementById(id);
-// Below this a context window holds too little of a conversation to be worth offering.
-const SMALLEST_WINDOW = 256;
+/** Below this a context window holds too little of a conversation to be worth offering. */
+export const SMALLEST_WINDOW = 256;
+const WEBLLM_SAID = "What WebLLM said";
 
 /** The context window to offer after a loss: half of what was loaded, or null when that is too small. */
 export function smallerWindow(contextWindow) {
@@ -46,13 +47,27 @@ export function offerResume(entry, detail, resume, { offline }) {
   });
 }
 
+/**
+ * Fill the engine's error box for a model too big for this GPU's buffers at its context window
+ * (problem from gpu-memory.js); reload(entry, window) loads it with the window that fits.
+ */
+export function offerWindowThatFits(entry, problem, reload) {
+  showOffers({
+    message: problem.message,
+    detail: problem.detail,
+    summary: "What Hearth compared",
+    smaller: problem.window && { window: problem.window, run: () => reload(entry, problem.window) },
+  });
+}
+
 /** Fill the engine's error box with an error that offers nothing ({message, detail: WebLLM's words}). */
 export function showEngineError({ message, detail }) {
   showOffers({ message, detail });
 }
 
-function showOffers({ message, detail, again = null, smaller = null }) {
+function showOffers({ message, detail, summary = WEBLLM_SAID, again = null, smaller = null }) {
   $("engine-error-message").textContent = message;
+  $("engine-error-summary").textContent = summary;
   $("engine-error-detail").textContent = detail;
   $("engine-error-more").hidden = !detail;
   $("reload-model").hidden = !again;
