@@ -189,6 +189,15 @@ def test_a_shard_cut_until_the_retries_run_out_offers_resume_which_never_asks_fo
             # Each cut counts as one failure; a resume that fails before its answer is retried inside it too.
             assert asked[shards[0]] == 1 and asked[SECOND_SHARD] >= 1 + retries and not asked[shards[2]], asked
             cut = asked[SECOND_SHARD]
+            # The selector says how much is left of the download the server listed.
+            stored = ["mlc-chat-config.json", "tokenizer.json", "tensor-cache.json", shards[0]]
+            held = sum((sharded / MODEL / name).stat().st_size for name in stored)
+            held += (sharded / "libs" / f"{MODEL}.wasm").stat().st_size
+            total = page.evaluate(f"hearth.catalogue.byId.get('{MODEL}').size.bytes")
+            left, whole = page.evaluate("""([left, whole]) => import("/static/js/format.js")
+              .then(({ formatBytes }) => [formatBytes(left), formatBytes(whole)])""", [total - held, total])
+            expect(page.locator(f'#model-select option[value="{MODEL}"]')).to_contain_text(
+                f" · {left} of {whole} left to download")
         finally:
             cutting.clear()
         page.click("#reload-model")
