@@ -7,11 +7,12 @@ directory (<entry>/models/<id>/ and <entry>/models/libs/<id>.wasm) that `hearth 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,43 @@ def compiled_models_dir(quantization: str, family: str = "llama") -> tuple[Path,
 
         entry = _cached(_input_hash(checkpoint, f"q={quantization}"), build)
     return entry / "models", timings
+
+
+def multi_shard_models_dir(quantization: str, shard_bytes: int) -> Path:
+    """A models directory holding the tiny Llama with its weights packed into shards of at most shard_bytes:
+    the same tensors, config, tokenizer and library; only tensor-cache.json and the shard files differ."""
+    import numpy as np
+
+    from webapp.mlc.files import TENSOR_CACHE
+    from webapp.mlc.write import write_tensor_cache
+
+    compiled = compiled_models_dir(quantization)[0]
+    name = model_id(quantization)
+    source, library = compiled / name, compiled / "libs" / f"{name}.wasm"
+
+    def tensors() -> Iterator[tuple[str, Any]]:
+        for shard in json.loads((source / TENSOR_CACHE).read_text())["records"]:
+            data = (source / shard["dataPath"]).read_bytes()
+            for record in shard["records"]:
+                array = np.frombuffer(data, dtype=record["dtype"], count=int(np.prod(record["shape"])),
+                                      offset=record["byteOffset"])
+                yield record["name"], array.reshape(record["shape"])
+
+    # The server writes its manifest (hashes) next to the files it hosts: not an input.
+    inputs = sorted(path for path in source.iterdir() if path.name != "hearth-manifest.json")
+
+    def build(staging: Path) -> None:
+        target = staging / "models" / name
+        target.mkdir(parents=True)
+        (staging / "models" / "libs").mkdir()
+        shutil.copy2(library, staging / "models" / "libs" / library.name)
+        for path in inputs:
+            if path.name != TENSOR_CACHE and not path.name.startswith("params_shard_"):
+                shutil.copy2(path, target / path.name)
+        write_tensor_cache(target, tensors(), shard_bytes)
+
+    writer = Path(__file__).parent.parent / "webapp" / "mlc" / "write.py"
+    return _cached(_input_hash(*inputs, library, writer, f"shards<={shard_bytes}"), build) / "models"
 
 
 def compiled_abi_library(vocab: int) -> Path:

@@ -5,6 +5,10 @@ import { integrityMessage } from "./integrity.js";
  * so they are matched on the name (and a few telling phrases), never on the class.
  */
 
+// How a model file's download fails in WebLLM's words: fetch's, or Cache.add's for a host that answered
+// with an error (after the service worker's retries ran out).
+const DOWNLOAD_FAILED = /NetworkError|Failed to fetch|Cannot fetch|network|ERR_|Request failed/i;
+
 const EXPLANATIONS = [
   [/^ShaderF16SupportError|shader-f16/, "This model needs shader-f16 (16-bit float shaders), which this GPU or "
     + "browser does not offer. Pick the q4f32 variant of the same model."],
@@ -33,7 +37,7 @@ const EXPLANATIONS = [
   [/^WorkerError/, "The model engine's worker stopped, perhaps because the browser ran out of memory. Reload the "
     + "page and load the model again."],
   [/Invalid URL/i, "A model URL is not valid. Edit the model: URLs must be absolute (https://…) or start with /."],
-  [/NetworkError|Failed to fetch|Cannot fetch|network|ERR_/i, "A model file could not be downloaded. Check your "
+  [DOWNLOAD_FAILED, "A model file could not be downloaded. Check your "
     + "connection and that the model host is up, then load again: files already downloaded are kept."],
 ];
 
@@ -45,6 +49,11 @@ export function explainError(error) {
   const match = EXPLANATIONS.find(([pattern]) => pattern.test(detail));
   const message = integrityMessage(detail) ?? (match ? match[1] : "Something went wrong in the model engine.");
   return { message, detail };
+}
+
+/** Whether an engine error's text says a model file could not be downloaded (loading again may resume it). */
+export function isDownloadFailure(detail) {
+  return DOWNLOAD_FAILED.test(detail);
 }
 
 function errorText(error) {

@@ -6,7 +6,8 @@ export const MIN_STORAGE_BUFFER_BYTES = 128 * 1024 * 1024;
 
 /**
  * Probe the GPU without downloading anything.
- * Returns {ok, problem, adapter: {vendor, architecture, description}, features, maxStorageBufferBindingSize}.
+ * Returns {ok, problem, adapter: {vendor, architecture, description}, features, maxStorageBufferBindingSize,
+ * limits: {maxBufferSize, maxStorageBufferBindingSize}}.
  */
 export async function probeGpu() {
   if (!globalThis.isSecureContext) {
@@ -39,6 +40,7 @@ function describeAdapter(adapter) {
     adapter: { vendor: info.vendor ?? "", architecture: info.architecture ?? "", description: info.description ?? "" },
     features: [...adapter.features].sort(),
     maxStorageBufferBindingSize: sbbs,
+    limits: { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: sbbs },
   };
   if (sbbs < MIN_STORAGE_BUFFER_BYTES) {
     gpu.ok = false;
@@ -49,7 +51,7 @@ function describeAdapter(adapter) {
 }
 
 function unavailable(problem) {
-  return { ok: false, problem, adapter: null, features: [], maxStorageBufferBindingSize: 0 };
+  return { ok: false, problem, adapter: null, features: [], maxStorageBufferBindingSize: 0, limits: null };
 }
 
 /** A short name for the adapter, e.g. "google swiftshader". */

@@ -3,10 +3,16 @@
 const SRI = /^sha(256|384|512)-[A-Za-z0-9+/]+={0,2}$/;
 const REFUSED_URL = /Integrity verification failed for (\S+)/;
 
-/** "sha256-<base64>" of some bytes (an ArrayBuffer or a view). */
-export async function sriOf(bytes) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return `sha256-${btoa(String.fromCharCode(...digest))}`;
+/** "sha256-<base64>" of some bytes (an ArrayBuffer or a view); bits 384 or 512 for the other SRI hashes. */
+export async function sriOf(bytes, bits = 256) {
+  const digest = new Uint8Array(await crypto.subtle.digest(`SHA-${bits}`, bytes));
+  return `sha${bits}-${btoa(String.fromCharCode(...digest))}`;
+}
+
+/** Whether bytes match an SRI hash ("sha256-…", "sha384-…" or "sha512-…"), as WebLLM checks it. */
+export async function matchesIntegrity(bytes, expected) {
+  const bits = SRI.exec(expected)?.[1];
+  return Boolean(bits) && expected === await sriOf(bytes, bits);
 }
 
 /** A ModelRecord.integrity block kept only when every hash in it is well formed; else null. */

@@ -8,11 +8,12 @@ import { ConversationStore } from "./conversations.js";
 import { CustomModelForm } from "./custom-form.js";
 import { CustomModelList } from "./custom-list.js";
 import { CustomModelStore } from "./custom-models.js";
-import { explainError } from "./errors.js";
+import { explainError, isDownloadFailure } from "./errors.js";
 import { formatCost } from "./format.js";
 import { probeGpu } from "./gpu.js";
+import { gpuRoomProblem } from "./gpu-memory.js";
 import { renderGpuStatus } from "./gpu-status.js";
-import { offerReload, offerResume } from "./load-recovery.js";
+import { offerReload, offerResume, offerWindowThatFits, showEngineError } from "./load-recovery.js";
 import { renderModelDetails } from "./model-details.js";
 import {
   bytesToDownload, dropPartialDownload, forgetRefusedFile, markUsed, storedModels,
@@ -46,6 +47,7 @@ const presets = new PresetStore();
 const providers = new ProviderStore();
 const providerKeys = new KeyStore();
 let catalogue = null;
+let gpu = null;
 RemoteRuntime.services = { keys: providerKeys, provider: (id) => providers.get(id), onRefusedParam: parameterRefused };
 
 const modelName = (id) => catalogue?.byId.get(id)?.name ?? null;
@@ -88,7 +90,8 @@ const settings = new ChatSettings({
 async function start() {
   if (customModels.notice) showNotice(customModels.notice, "warning");
   if (providers.notice) showNotice(providers.notice, "warning");
-  const [gpu, hosted] = await Promise.all([probeGpu(), hostedModels(), providerKeys.load(), providers.loadServerProviders()]);
+  let hosted;
+  [gpu, hosted] = await Promise.all([probeGpu(), hostedModels(), providerKeys.load(), providers.loadServerProviders()]);
   if (providerKeys.notice) showNotice(providerKeys.notice, "warning");
   renderGpuStatus(gpu);
   const idsInUse = (exceptId = null) => takenIds(catalogue, exceptId);
@@ -173,9 +176,15 @@ async function loadModel(entry) {
     showEngineError({ message: problem, detail: "" });
     throw new Error(`QuotaExceededError: ${problem}`);
   }
+  const contextWindow = chat.current?.params.context_window_size ?? null;
+  const tooBig = await gpuRoomProblem(entry, contextWindow, gpu);
+  if (tooBig) {
+    offerWindowThatFits(entry, tooBig, loadWithWindow);
+    throw new Error(`GPUBufferLimitError: ${tooBig.message}`);
+  }
   await askToKeepFiles();
   try {
-    await session.load(entry, { contextWindow: chat.current?.params.context_window_size ?? null });
+    await session.load(entry, { contextWindow });
     markUsed(entry.id);
   } catch (error) {
     const explained = explainError(error);
@@ -186,7 +195,10 @@ async function loadModel(entry) {
       explained.message = await ranOutOfRoom(entry.size?.download ? entry.size.bytes : null);
     }
     showEngineError(explained);
-    if (!navigator.onLine) offerResume(entry, explained.detail, (again) => loadModel(again).catch(() => {}));
+    if (!navigator.onLine || isDownloadFailure(explained.detail)) {
+      const resume = (again) => loadModel(again).catch(() => {});
+      offerResume(entry, explained.detail, resume, { offline: !navigator.onLine });
+    }
     throw error;
   } finally {
     refreshStored();
@@ -268,7 +280,7 @@ function sessionChanged(state) {
     $("load-detail").textContent = detail;
   }
   if (state.name === "ready") settings.setDefaults(state.defaults);
-  if (state.name === "error" && state.lost) offerReload(state.lost, state.error, reloadAfterLoss);
+  if (state.name === "error" && state.lost) offerReload(state.lost, state.error, loadWithWindow);
   refreshControls();
 }
 
@@ -322,8 +334,9 @@ function parameterRefused(provider, modelId, param) {
     + "will leave it out from now on (Providers → Edit shows it, and can send it again).", "info");
 }
 
-// A smaller window becomes the conversation's own setting, so its next message does not load the larger one.
-async function reloadAfterLoss(entry, contextWindow) {
+// After a loss, or for a model too big at its window: a smaller window becomes the conversation's own
+// setting, so its next message does not load the larger one.
+async function loadWithWindow(entry, contextWindow) {
   const conversation = chat.current;
   if (contextWindow !== (conversation.params.context_window_size ?? null) && contextWindow) {
     conversation.params = { ...conversation.params, context_window_size: contextWindow };
@@ -331,14 +344,6 @@ async function reloadAfterLoss(entry, contextWindow) {
   }
   picker.select(entry.id);
   await loadModel(entry).catch(() => {});
-}
-
-function showEngineError({ message, detail }) {
-  $("engine-error-actions").hidden = true;
-  $("engine-error-message").textContent = message;
-  $("engine-error-detail").textContent = detail;
-  $("engine-error-more").hidden = !detail;
-  $("engine-error").hidden = false;
 }
 
 start();

@@ -4,7 +4,7 @@
  * deleting one model's entries. No DOM here.
  */
 
-import { refusedUrl } from "./integrity.js";
+import { matchesIntegrity, refusedUrl } from "./integrity.js";
 
 export const MODEL_CACHES = ["webllm/config", "webllm/wasm", "webllm/model"];
 const LAST_USED_KEY = "hearth.modelsLastUsed";
@@ -100,6 +100,41 @@ export async function bytesToDownload(entry) {
   const held = (await storedModels([entry])).get(entry.id);
   if (held?.offlineReady) return 0;
   return Math.max(0, entry.size.bytes - (held?.total ?? 0));
+}
+
+/**
+ * A model's mlc-chat-config.json and tensor-cache.json as WebLLM's load reads them: from its caches,
+ * else fetched into them as WebLLM's ArtifactCache does (Cache.add), so the load finds them there and
+ * asks the host once. Resolves {config, tensorCache, forget()} (forget deletes what this call stored);
+ * null when they cannot be read now (offline, the host fails, a config that fails its recorded hash:
+ * the load then says why in WebLLM's words).
+ */
+export async function modelDescription(record) {
+  const base = modelBaseUrl(record);
+  const added = [];
+  const forget = async () => {
+    for (const { cache, url } of added) await cache.delete(url);
+  };
+  const read = async (cacheName, name) => {
+    const url = new URL(name, base).href;
+    const cache = await caches.open(cacheName);
+    if (!(await cache.match(url))) {
+      await cache.add(new Request(url));
+      added.push({ cache, url });
+    }
+    return (await cache.match(url)).arrayBuffer();
+  };
+  try {
+    const configBytes = await read("webllm/config", CHAT_CONFIG);
+    const expected = record.integrity?.config;
+    if (expected && !(await matchesIntegrity(configBytes, expected))) throw new Error("config does not match its hash");
+    const config = JSON.parse(new TextDecoder().decode(configBytes));
+    const tensorCache = JSON.parse(new TextDecoder().decode(await read("webllm/model", TENSOR_CACHE)));
+    return { config, tensorCache, forget };
+  } catch {
+    await forget().catch(() => {});
+    return null;
+  }
 }
 
 /**

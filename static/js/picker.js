@@ -5,6 +5,7 @@
  */
 
 import { formatBytes } from "./format.js";
+import { runsInBrowser } from "./runtimes/index.js";
 
 const SELECTED_KEY = "hearth.selectedModel";
 export const GROUP_LABELS = { hosted: "On this server", custom: "Your custom models", prebuilt: "WebLLM prebuilt" };
@@ -125,8 +126,9 @@ export class ModelPicker {
   #option(entry) {
     const item = document.createElement("option");
     item.value = entry.id;
-    const ready = this.#stored.get(entry.id)?.offlineReady;
-    const size = entry.size && !ready ? ` · ${formatBytes(entry.size.bytes)}` : "";
+    const held = this.#stored.get(entry.id);
+    const ready = held?.offlineReady;
+    const size = runsInBrowser(entry) && !ready ? ` · ${downloadSize(entry, held)}` : "";
     const warning = entry.problems.length ? " · can't run on this GPU" : "";
     const loaded = this.#state.entry?.id === entry.id && ["ready", "generating"].includes(this.#state.name)
       ? " · loaded" : "";
@@ -137,6 +139,18 @@ export class ModelPicker {
     if (entry.alternative) item.dataset.alternative = entry.alternative;
     return item;
   }
+}
+
+// What loading the model would download: known for hosted models (the server's listing) and checked
+// custom ones; an estimate someone typed is said to be one; WebLLM's prebuilt records give only GPU memory.
+function downloadSize(entry, held) {
+  if (!entry.size) return "size unknown";
+  if (!entry.size.download) {
+    return entry.size.kind === "estimated" ? `about ${formatBytes(entry.size.bytes)} (estimated)` : "size unknown";
+  }
+  if (!held?.total) return formatBytes(entry.size.bytes);
+  const left = Math.max(0, entry.size.bytes - held.total);
+  return `${formatBytes(left)} of ${formatBytes(entry.size.bytes)} left to download`;
 }
 
 function statusText({ name, entry }) {

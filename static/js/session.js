@@ -108,6 +108,11 @@ export class Session {
     this.#set({ name: "idle", entry: null, progress: null, error: null, lost: null, contextWindow: null, defaults: null });
   }
 
+  /** Test hook: the loaded model's GPU device limits (see WebLLMRuntime.deviceLimits). */
+  deviceLimits() {
+    return this.#runtime?.deviceLimits?.();
+  }
+
   /** Test hook: take the GPU device away from the loaded model (see WebLLMRuntime.loseDevice). */
   loseDevice() {
     return this.#runtime?.loseDevice?.();

@@ -26,6 +26,10 @@ function answer(port, { id, op, texts }) {
     } else if (op === "device-lost") {
       // Answered only if the model's GPUDevice is lost: the page's watch on it (out of memory, driver reset).
       gpuDevice(pipeline).lost.then(({ reason, message }) => port.postMessage({ id, lost: { reason, message } }));
+    } else if (op === "device-limits") {
+      // Test hook: the limits the engine's device was given (gpu-memory.js compares against them).
+      const { maxBufferSize, maxStorageBufferBindingSize } = gpuDevice(pipeline).limits;
+      port.postMessage({ id, limits: { maxBufferSize, maxStorageBufferBindingSize } });
     } else if (op === "lose-device") {
       // Test hook: destroy the device the way a driver reset takes it away.
       gpuDevice(pipeline).destroy();

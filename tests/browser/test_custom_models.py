@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import HOSTED_ID, NOT_MLC_ID, READY, NoCorsHost, PageEvents, open_chat
 from tests.fakemodel import write_fake_model
@@ -100,6 +100,9 @@ def test_add_check_and_save_a_model_from_this_server(chat: Page, live_server) ->
 
     option = chat.locator(f'#model-select option[value="{MODEL["model_id"]}"]')
     assert option.locator("xpath=..").get_attribute("label") == "Your custom models"
+    # Not downloaded yet: the selector shows the size the Check measured.
+    size = chat.evaluate(f"import('/static/js/format.js').then((m) => m.formatBytes({shards + lib}))")
+    expect(option).to_have_text(f"My tiny model · {size}")
     record = chat.evaluate(f"hearth.catalogue.byId.get('{MODEL['model_id']}').record")
     assert record["model"] == f"{live_server.url}/models/{HOSTED_ID}"
     assert record["model_lib"] == f"{live_server.url}/libs/{HOSTED_ID}.wasm"
@@ -207,11 +210,14 @@ def test_bad_input_gets_one_clear_message_on_its_field(chat: Page) -> None:
 
 def test_edit_a_custom_model(chat: Page) -> None:
     add_model(chat)
+    option = chat.locator(f'#model-select option[value="{MODEL["model_id"]}"]')
+    expect(option).to_have_text("My tiny model · size unknown")  # neither checked nor estimated
     chat.click(f'#custom-model-list li[data-model-id="{MODEL["model_id"]}"] button[data-action=edit]')
     assert chat.input_value("#cm-id") == MODEL["model_id"]
     assert chat.inner_text("#custom-form-title") == "Edit My tiny model"
     chat.fill("#cm-name", "Renamed model")
     chat.fill("#cm-context", "1024")
+    chat.fill("#cm-size", "950")
     chat.click("#cm-save")
     chat.wait_for_selector("#cm-status:has-text('Saved changes to Renamed model')")
     [saved] = stored(chat)["models"]
@@ -219,7 +225,7 @@ def test_edit_a_custom_model(chat: Page) -> None:
     assert saved["context_window_size"] == 1024
     record = chat.evaluate(f"hearth.catalogue.byId.get('{MODEL['model_id']}').record")
     assert record["overrides"] == {"context_window_size": 1024}
-    assert "Renamed model" in chat.inner_text(f'#model-select option[value="{MODEL["model_id"]}"]')
+    expect(option).to_have_text("Renamed model · about 950 MB (estimated)")
 
 
 def test_delete_asks_first_and_only_deletes_when_confirmed(chat: Page, events: PageEvents) -> None:

@@ -33,6 +33,8 @@ ERRORS = [
     ("DeviceLostError: The WebGPU device was lost while loading the model.", "usually because it ran out of memory"),
     ("QuotaExceededError: Failed to execute 'add' on 'Cache': Quota exceeded.", "no room left to store this model"),
     ("TypeError: Failed to fetch", "could not be downloaded"),
+    # Cache.add's words when the service worker's retries ran out (or the host refused the file).
+    ("TypeError: Failed to execute 'add' on 'Cache': Request failed", "could not be downloaded"),
     ("Error: Cannot fetch https://huggingface.co/x/resolve/main/params_shard_3.bin err= TypeError: network error",
      "could not be downloaded"),
     ("CompileError: WebAssembly.instantiate(): expected magic word 00 61 73 6d", "model library (.wasm)"),
@@ -55,9 +57,11 @@ def test_progress_reports_become_phases_and_bytes(chat: Page) -> None:
 
 def test_worker_error_strings_become_plain_words(chat: Page) -> None:
     explained = chat.evaluate("""async (errors) => {
-      const { explainError } = await import("/static/js/errors.js");
-      return errors.map((error) => explainError(error));
+      const { explainError, isDownloadFailure } = await import("/static/js/errors.js");
+      return errors.map((error) => ({ ...explainError(error), download: isDownloadFailure(error) }));
     }""", [error for error, _ in ERRORS])
     for (error, phrase), result in zip(ERRORS, explained, strict=True):
         assert phrase in result["message"], error
         assert result["detail"] == error
+        # A download that failed is offered Resume; nothing else is.
+        assert result["download"] == (phrase == "could not be downloaded"), error

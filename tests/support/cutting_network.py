@@ -15,12 +15,19 @@ class _Cut(Exception):
 
 
 def cutting_host(app: ASGIApp, cuts: dict[str, list[int]], fail_once: set[str],
-                 down: threading.Event | None = None, down_suffix: str = ".bin") -> ASGIApp:
+                 down: threading.Event | None = None, down_suffix: str = ".bin",
+                 keep_cutting: tuple[threading.Event, str, int] | None = None) -> ASGIApp:
     """cuts: file name → the absolute byte offsets at which its successive responses are cut (then whole);
     fail_once: file names answered 503 Service Unavailable the first time they are asked for;
-    while `down` is set, requests for files ending in down_suffix are dropped before any answer."""
+    while `down` is set, requests for files ending in down_suffix are dropped before any answer;
+    keep_cutting (event, file name, offset): while the event is set, every response for that file is cut there."""
     pending = {name: list(offsets) for name, offsets in cuts.items()}
     failed: set[str] = set()
+
+    def cut_for(name: str) -> int | None:
+        if keep_cutting and keep_cutting[0].is_set() and keep_cutting[1] == name:
+            return keep_cutting[2]
+        return pending[name].pop(0) if pending.get(name) else None
 
     async def unreliable(scope: Scope, receive: Receive, send: Send) -> None:
         name = scope["path"].rsplit("/", 1)[-1] if scope["type"] == "http" else ""
@@ -31,10 +38,10 @@ def cutting_host(app: ASGIApp, cuts: dict[str, list[int]], fail_once: set[str],
             await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        if not pending.get(name):
+        cut_at = cut_for(name)
+        if cut_at is None:
             await app(scope, receive, send)
             return
-        cut_at = pending[name].pop(0)
         ranges = [RANGE_START.match(value) for key, value in scope["headers"] if key == b"range"]
         sent = int(ranges[0].group(1)) if ranges and ranges[0] else 0
 

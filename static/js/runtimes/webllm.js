@@ -118,6 +118,11 @@ export class WebLLMRuntime {
     this.#stopWorker();
   }
 
+  /** Test hook: {maxBufferSize, maxStorageBufferBindingSize} of the loaded model's GPUDevice. */
+  async deviceLimits() {
+    return (await this.#ask({ op: "device-limits" })).limits;
+  }
+
   /** Test hook: destroy the loaded model's GPUDevice, as a driver reset would. */
   loseDevice() {
     return this.#ask({ op: "lose-device" });
