@@ -1,0 +1,29 @@
+"""Hearth's own attention kernels are the ones in a compiled WebGPU library (webapp/compile/attention.py).
+
+The greedy-token tests in the browser prove they compute the right thing; this proves they are the
+kernels that ran: the prompt's and the decode's attention have no workgroup barrier, while TVM's
+kernel for prompts over cached pages, kept, still has its barriers (so the check can see them).
+"""
+
+from __future__ import annotations
+
+from tests.compiled import compiled_models_dir
+
+OWN = ("batch_prefill_ragged_kv_kernel", "batch_decode_paged_kv_kernel")
+TVMS = "batch_prefill_paged_kv_kernel"
+
+
+def _kernel_source(library: bytes, kernel: str) -> str:
+    # The library embeds each kernel's WGSL as a NUL-terminated string.
+    start = library.index(f"fn {kernel}(".encode())
+    return library[start : library.index(b"\0", start)].decode()
+
+
+def test_the_prompt_and_decode_attention_have_no_barriers() -> None:
+    models, _ = compiled_models_dir("q4f32_1")
+    (library_path,) = (models / "libs").glob("*.wasm")
+    library = library_path.read_bytes()
+    for kernel in OWN:
+        source = _kernel_source(library, kernel)
+        assert "workgroupBarrier" not in source and "exp2" in source, kernel
+    assert "workgroupBarrier" in _kernel_source(library, TVMS)
