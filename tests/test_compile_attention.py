@@ -7,7 +7,7 @@ kernel for prompts over cached pages, kept, still has its barriers (so the check
 
 from __future__ import annotations
 
-from tests.compiled import compiled_models_dir
+from tests.compiled import compiled_models_dir, model_id
 
 OWN = ("batch_prefill_ragged_kv_kernel", "batch_decode_paged_kv_kernel")
 TVMS = "batch_prefill_paged_kv_kernel"
@@ -19,11 +19,17 @@ def _kernel_source(library: bytes, kernel: str) -> str:
     return library[start : library.index(b"\0", start)].decode()
 
 
-def test_the_prompt_and_decode_attention_have_no_barriers() -> None:
+def test_the_fallback_librarys_prompt_and_decode_attention_have_no_barriers() -> None:
     models, _ = compiled_models_dir("q4f32_1")
-    (library_path,) = (models / "libs").glob("*.wasm")
-    library = library_path.read_bytes()
+    library = (models / "libs" / f"{model_id('q4f32_1')}.wasm").read_bytes()
     for kernel in OWN:
         source = _kernel_source(library, kernel)
         assert "workgroupBarrier" not in source and "exp2" in source, kernel
     assert "workgroupBarrier" in _kernel_source(library, TVMS)
+
+
+def test_the_gpu_library_keeps_tvms_attention_staged_through_workgroup_memory() -> None:
+    models, _ = compiled_models_dir("q4f32_1")
+    library = (models / "libs" / f"{model_id('q4f32_1')}-gpu.wasm").read_bytes()
+    for kernel in (*OWN, TVMS):
+        assert "workgroupBarrier" in _kernel_source(library, kernel), kernel

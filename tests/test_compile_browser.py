@@ -19,7 +19,7 @@ from playwright.sync_api import Browser
 from tests.browser.chromium import PROBE, open_page
 from tests.compiled import compiled_models_dir, model_id
 from tests.conftest import LiveServer
-from tests.webllm import chat_prompt_ids, check_greedy
+from tests.webllm import chat_prompt_ids, check_greedy, library_url
 from webapp.settings import Settings
 
 pytestmark = [pytest.mark.compiler, pytest.mark.browser, pytest.mark.timeout(1800)]
@@ -36,12 +36,14 @@ LOGIT_TOLERANCE = 1e-4  # relative to the largest |logit| of the step
 CHAT = [{"role": "user", "content": "What is the hearth?"}]
 
 
-@pytest.fixture(scope="module", params=["q0f32", "q4f32_1"])
+@pytest.fixture(scope="module", params=[(q, schedule) for q in ("q0f32", "q4f32_1") for schedule in ("fallback", "gpu")],
+                ids=lambda param: "-".join(param))
 def webllm_run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, browser: Browser
 ) -> tuple[Path, list[dict]]:
-    """Serve the compiled model with the real app; WebLLM answers every prompt, then the chat."""
-    quantization = request.param
+    """Serve the compiled model with the real app; WebLLM runs one of its two libraries (schedule
+    sets) and answers every prompt, then the chat."""
+    quantization, schedule = request.param
     models, _ = compiled_models_dir(quantization)
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), models_dir_override=models)
     requests = [{"prompt": prompt} for prompt in PROMPTS] + [{"messages": CHAT}]
@@ -50,7 +52,8 @@ def webllm_run(
         page.goto(f"{server.url}/library")
         results = page.evaluate(
             PROBE.read_text(),
-            {"origin": server.url, "modelId": model_id(quantization), "requests": requests, "maxTokens": STEPS},
+            {"origin": server.url, "modelId": model_id(quantization), "requests": requests, "maxTokens": STEPS,
+             "libUrl": library_url(server.url, model_id(quantization), schedule)},
         )
         errors = [line for line in page.hearth_console if line.startswith(("error: Error", "pageerror"))]
     assert not errors

@@ -1,6 +1,7 @@
 """Every family's tiny model, compiled by `hearth compile`, runs in the unmodified WebLLM on SwiftShader.
 
-Once per family of tests.tinycheckpoint.FAMILIES besides Llama (test_compile_browser.py covers it):
+Once per family of tests.tinycheckpoint.FAMILIES besides Llama (test_compile_browser.py covers it) and
+per library (the fallback and the GPU schedule sets):
 served by the real app, WebLLM's greedy tokens must be the numpy reference's, logits within the
 tolerance of test_compile_browser.py, for a plain prompt and a chat through the compiled template.
 The numpy reference is itself checked against llama.cpp per family in test_compile_llamacpp.py.
@@ -18,7 +19,7 @@ from tests.compiled import compiled_models_dir, model_id
 from tests.conftest import LiveServer
 from tests.test_compile_browser import LOGIT_TOLERANCE
 from tests.tinycheckpoint import FAMILIES
-from tests.webllm import chat_prompt_ids, check_greedy
+from tests.webllm import chat_prompt_ids, check_greedy, library_url
 from webapp.settings import Settings
 
 pytestmark = [pytest.mark.compiler, pytest.mark.browser, pytest.mark.timeout(1800)]
@@ -29,10 +30,12 @@ CHAT = "What is the hearth?"
 STEPS = 12
 
 
-@pytest.fixture(scope="module", params=[name for name in FAMILIES if name != "llama"])
+@pytest.fixture(scope="module", params=[(name, schedule) for name in FAMILIES if name != "llama"
+                                        for schedule in ("fallback", "gpu")], ids=lambda param: "-".join(param))
 def webllm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, browser: Browser):
-    """(model directory, [prompt result, chat result]) of WebLLM running the family's compiled model."""
-    family = request.param
+    """(model directory, [prompt result, chat result]) of WebLLM running one of the family's compiled
+    libraries (schedule sets)."""
+    family, schedule = request.param
     models, _ = compiled_models_dir(QUANTIZATION, family)
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), models_dir_override=models)
     requests = [{"prompt": PROMPT}, {"messages": [{"role": "user", "content": CHAT}]}]
@@ -41,7 +44,7 @@ def webllm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         results = page.evaluate(
             PROBE.read_text(),
             {"origin": server.url, "modelId": model_id(QUANTIZATION, family), "requests": requests,
-             "maxTokens": STEPS},
+             "maxTokens": STEPS, "libUrl": library_url(server.url, model_id(QUANTIZATION, family), schedule)},
         )  # fmt: skip
         errors = [line for line in page.hearth_console if line.startswith(("error: Error", "pageerror"))]
     assert not errors

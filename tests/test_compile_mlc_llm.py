@@ -78,7 +78,7 @@ def test_the_three_steps_run_in_order_into_the_hearth_layout(checkpoint: Path, t
 
     [hosted], broken = scan_models(Settings(models_dir_override=models))
     assert broken == []
-    assert hosted.model_id == "tiny-mlc" and hosted.lib_name == "tiny-mlc.wasm"
+    assert hosted.model_id == "tiny-mlc" and hosted.manifest.library == "tiny-mlc.wasm"
     assert hosted.model.display_name == "Tiny via MLC"
     assert sorted(p.name for p in models.iterdir()) == ["libs", "tiny-mlc"]
     assert "Compiled tiny-mlc with mlc-llm" in result.stdout

@@ -57,7 +57,7 @@ def test_model_details_list_files_and_urls(client: TestClient, models_dir: Path)
     manifest = load_manifest(models_dir / "Tiny-Llama-q4f32_1")
     assert manifest is not None
     assert f"http://127.0.0.1:8000/models/Tiny-Llama-q4f32_1/resolve/{manifest.commit}/" in detail.text
-    assert manifest.integrity["config"] in detail.text and manifest.library_record.sri in detail.text
+    assert manifest.integrity()["config"] in detail.text and manifest.library_record.sri in detail.text
     assert all(record.sha256 in detail.text for record in manifest.files)
     assert "<html" in client.get("/library/Tiny-Llama-q4f32_1").text
 

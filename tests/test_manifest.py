@@ -43,7 +43,7 @@ def test_sri_hashes_cover_config_tokenizer_and_library(models_dir: Path) -> None
     manifest = update_manifest(models_dir / MODEL_ID, models_dir / "libs")
     def sri(path: Path) -> str:
         return "sha256-" + base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
-    assert manifest.integrity == {
+    assert manifest.integrity() == {
         "config": sri(models_dir / MODEL_ID / "mlc-chat-config.json"),
         "model_lib": sri(models_dir / "libs" / f"{MODEL_ID}.wasm"),
         "tokenizer": {"tokenizer.json": sri(models_dir / MODEL_ID / "tokenizer.json")},
@@ -105,7 +105,7 @@ def test_a_hand_copied_directory_gets_its_manifest_on_first_listing(client: Test
     models = {m["id"]: m for m in client.get("/models/index.json").json()["models"]}
     manifest = load_manifest(models_dir / "Copied-q4f32_1")
     assert manifest is not None and models["Copied-q4f32_1"]["commit"] == manifest.commit
-    assert models["Copied-q4f32_1"]["integrity"] == manifest.integrity
+    assert models["Copied-q4f32_1"]["integrity"] == manifest.integrity()
 
 
 def test_index_reads_the_manifest_instead_of_reparsing_the_model(client: TestClient, models_dir: Path) -> None:

@@ -106,6 +106,19 @@ def test_a_library_inside_the_directory_passes(models_dir: Path) -> None:
     assert report["library"] == str(models_dir / MODEL_ID / "model.wasm")
 
 
+def test_a_gpu_library_is_checked_and_a_missing_one_only_warns(models_dir: Path) -> None:
+    meta = models_dir / MODEL_ID / "hearth-model.json"
+    meta.write_text(json.dumps({"model_lib": f"{MODEL_ID}.wasm", "gpu_model_lib": f"{MODEL_ID}-gpu.wasm"}))
+    code, output, report = run(str(models_dir / MODEL_ID), "--json")
+    assert code == 0, output
+    [warning] = report["problems"]
+    assert warning["severity"] == "warning" and f"GPU library {MODEL_ID}-gpu.wasm" in warning["message"]
+
+    (models_dir / "libs" / f"{MODEL_ID}-gpu.wasm").write_bytes(b"not wasm")
+    code, output, report = run(str(models_dir / MODEL_ID), "--json")
+    assert code == 1 and any(f"{MODEL_ID}-gpu.wasm" in p["where"] for p in report["problems"]), output
+
+
 def test_the_built_in_models_real_library_passes(tmp_path: Path) -> None:
     from webapp.default_model import MODEL_ID as BUILT_IN
     from webapp.settings import Settings

@@ -22,6 +22,20 @@ def reference_model(model_dir: Path) -> Any:
     return architecture(config.model_type).reference(config, float_weights(read_params(model_dir)))
 
 
+def hosted_libraries(server_url: str, model_id: str) -> dict[str, str]:
+    """{schedule set: library URL} as a Hearth server's index.json lists them for a model."""
+    from urllib.request import urlopen
+
+    with urlopen(f"{server_url}/models/index.json") as response:
+        entry = next(model for model in json.load(response)["models"] if model["id"] == model_id)
+    return {schedule: library["url"] for schedule, library in entry["libraries"].items()}
+
+
+def library_url(server_url: str, model_id: str, schedule: str) -> str:
+    """The URL index.json gives for one of a hosted model's libraries ("fallback" or "gpu")."""
+    return hosted_libraries(server_url, model_id)[schedule]
+
+
 def chat_prompt_ids(model_dir: Path, user_message: str) -> list[int]:
     """The ids WebLLM prefills for one user message: its getPromptArray tokenizes the system prompt,
     the user turn and the reply header each on its own and joins the ids."""

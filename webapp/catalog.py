@@ -40,15 +40,6 @@ class HostedModel:
         return self.model.model_id
 
     @property
-    def lib_name(self) -> str:
-        return self.manifest.library
-
-    @property
-    def lib_in_libs(self) -> bool:
-        """True when the library lives in <models>/libs/ rather than inside the model directory."""
-        return self.manifest.library_record.in_libs
-
-    @property
     def lib_bytes(self) -> int:
         return self.manifest.library_record.size
 

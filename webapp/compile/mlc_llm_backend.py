@@ -71,7 +71,7 @@ def compile_with_mlc_llm(
     with tempfile.TemporaryDirectory(prefix="hearth-mlc-") as scratch:
         checkpoint = _hugging_face_dir(source, Path(scratch), say)
         template = pick_conv_template(conv_template, _vocab(checkpoint))
-        with staged_output(model_dir, lib_path) as (staging, staged_lib):
+        with staged_output(model_dir, [lib_path]) as (staging, [staged_lib]):
             for title, args in mlc_llm_steps(
                 checkpoint, quantization, staging, staged_lib, template, context_window_size, prefill_chunk_size
             ):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,31 +36,35 @@ def refuse_existing(model_dir: Path, force: bool) -> None:
 
 
 @contextmanager
-def staged_output(model_dir: Path, lib_path: Path) -> Iterator[tuple[Path, Path]]:
-    """Yield (staging directory, staged library path); on success both replace the real ones."""
+def staged_output(model_dir: Path, lib_paths: Sequence[Path]) -> Iterator[tuple[Path, list[Path]]]:
+    """Yield (staging directory, a staged path per library); on success all replace the real ones."""
     model_dir.parent.mkdir(parents=True, exist_ok=True)
-    lib_path.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     staging = model_dir.with_name(f".{model_dir.name}.partial-{tag}")
-    staged_lib = lib_path.with_name(f".{lib_path.stem}.partial-{tag}.wasm")
+    staged_libs = [lib.with_name(f".{lib.stem}.partial-{tag}.wasm") for lib in lib_paths]
+    for lib in lib_paths:
+        lib.parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir()
     try:
-        yield staging, staged_lib
-        move_into_place(staging, staged_lib, model_dir, lib_path)
+        yield staging, staged_libs
+        move_into_place(staging, dict(zip(staged_libs, lib_paths, strict=True)), model_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        staged_lib.unlink(missing_ok=True)
+        for staged in staged_libs:
+            staged.unlink(missing_ok=True)
 
 
-def move_into_place(staging: Path, staged_lib: Path, model_dir: Path, lib_path: Path) -> None:
-    """Rename a staged model directory and library over their destinations (same file system)."""
+def move_into_place(staging: Path, libraries: dict[Path, Path], model_dir: Path) -> None:
+    """Rename a staged model directory and its libraries (staged path -> destination) into place."""
     from webapp.mlc.manifest import update_manifest
     from webapp.mlc.model_dir import ModelDirError
 
-    # The library first: a model directory must never be visible without its library.
-    staged_lib.replace(lib_path)
+    # The libraries first: a model directory must never be visible without them.
+    for staged, lib_path in libraries.items():
+        staged.replace(lib_path)
+    libs_dir = next(iter(libraries.values())).parent
     try:  # hashed now, once, so the server never has to: renames keep each file's mtime
-        update_manifest(staging, lib_path.parent, model_dir.name)
+        update_manifest(staging, libs_dir, model_dir.name)
     except ModelDirError as exc:
         raise CompileError(f"the compiled model in {staging} is incomplete: {exc}") from exc
     if model_dir.exists():

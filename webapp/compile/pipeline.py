@@ -3,7 +3,8 @@
 Layout written for `output = MODELS_DIR/<id>`:
     MODELS_DIR/<id>/            mlc-chat-config.json, tensor-cache.json, params_shard_*.bin,
                                 tokenizer.json, hearth-model.json {"display_name", "model_lib"}
-    MODELS_DIR/libs/<id>.wasm   the model library (or wherever lib_output says)
+    MODELS_DIR/libs/<id>.wasm   the model library for every adapter (or wherever lib_output says)
+    MODELS_DIR/libs/<id>-gpu.wasm  the same model scheduled for real GPUs, beside it (webapp.compile.schedule_sets)
 Everything is checked before the slow steps start; webapp.compile.output stages and renames.
 """
 
@@ -18,10 +19,11 @@ from typing import Any
 from webapp.compile.chat_config import chat_config
 from webapp.compile.output import destinations, refuse_existing, staged_output
 from webapp.compile.quantize import get_quantization
+from webapp.compile.schedule_sets import ScheduleSet
 from webapp.compile.scheme import Param, Quantization
 from webapp.compile.source import Checkpoint, is_gguf, read_checkpoint
 from webapp.compile.weights import ConversionStats
-from webapp.mlc.files import CHAT_CONFIG, HEARTH_META
+from webapp.mlc.files import CHAT_CONFIG, HEARTH_META, library_meta
 from webapp.mlc.write import write_json
 
 Progress = Callable[[str], None]
@@ -32,10 +34,11 @@ class CompileResult:
     """Where compile_model put things, and how long each step took (seconds)."""
 
     model_dir: Path
-    lib_path: Path
+    lib_path: Path  # the fallback set's library, which runs on every adapter
     quantization: str
-    lib_bytes: int = 0
-    kernels: int = 0
+    gpu_lib_path: Path | None = None  # the GPU set's, when built
+    lib_bytes: int = 0  # of lib_path
+    kernels: int = 0  # in lib_path
     weights: ConversionStats | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -56,10 +59,15 @@ def compile_model(
     context_window_size: int | None = None,
     prefill_chunk_size: int | None = None,
     force: bool = False,
+    gpu_library: bool = True,
     progress: Progress | None = None,
 ) -> CompileResult:
-    """Compile a checkpoint of a family in ARCHITECTURES for WebLLM; see the module docstring for what is written."""
+    """Compile a checkpoint of a family in ARCHITECTURES for WebLLM; see the module docstring for what is written.
+
+    gpu_library=False builds only the fallback library (half the compile time; slower on real GPUs).
+    """
     from webapp.compile.runtime import find_emcc
+    from webapp.compile.schedule_sets import FALLBACK, GPU, library_path
 
     say = progress or (lambda _line: None)
     spec = get_quantization(quantization)
@@ -74,21 +82,33 @@ def compile_model(
     )
     find_emcc()  # before the slow steps: a missing linker should not cost minutes first
 
-    result = CompileResult(model_dir=model_dir, lib_path=lib_path, quantization=spec.name)
-    with staged_output(model_dir, lib_path) as (staging, staged_lib):
+    libraries = {FALLBACK: lib_path, **({GPU: library_path(lib_path, GPU)} if gpu_library else {})}
+    result = CompileResult(model_dir=model_dir, lib_path=lib_path, quantization=spec.name,
+                           gpu_lib_path=libraries.get(GPU))
+    with staged_output(model_dir, list(libraries.values())) as (staging, staged_libs):
+        staged = dict(zip(libraries, staged_libs, strict=True))
 
-        def say_final_name(line: str) -> None:  # progress names the library as it will be, not staged
-            say(line.replace(staged_lib.name, lib_path.name))
+        def say_final_name(line: str) -> None:  # progress names the libraries as they will be, not staged
+            for chosen, staged_lib in staged.items():
+                line = line.replace(staged_lib.name, libraries[chosen].name)
+            say(line)
 
-        params = _build_and_link(checkpoint, staged_lib, result, say_final_name)
-        _write_model_files(checkpoint, spec, params, mlc_config, staging, lib_path.name, display_name, result, say)
+        for chosen, staged_lib in staged.items():
+            params = _build_and_link(checkpoint, chosen, staged_lib, result, say_final_name)
+        names = {chosen.name: path.name for chosen, path in libraries.items()}
+        _write_model_files(checkpoint, spec, params, mlc_config, staging, names, display_name, result, say)
     result.lib_bytes = lib_path.stat().st_size
-    say(f"wrote {model_dir} and {lib_path}")
+    say(f"wrote {model_dir} and {', '.join(str(path) for path in libraries.values())}")
     return result
 
 
-def _build_and_link(checkpoint: Checkpoint, staged_lib: Path, result: CompileResult, say: Progress) -> list[Param]:
-    """Compile and link the checkpoint's model; return the library's parameters, in load order."""
+def _build_and_link(
+    checkpoint: Checkpoint, chosen: ScheduleSet, staged_lib: Path, result: CompileResult, say: Progress
+) -> list[Param]:
+    """Compile and link the checkpoint's model with one schedule set; return its parameters, in load order.
+
+    Timings add up over the sets; the kernel count is the first (fallback) library's.
+    """
     from webapp.compile.build import build_library
     from webapp.compile.limits import check_kernels, webgpu_source
     from webapp.compile.link import link_model_library
@@ -97,18 +117,20 @@ def _build_and_link(checkpoint: Checkpoint, staged_lib: Path, result: CompileRes
 
     start = time.monotonic()
     runtime_home = ensure_runtime(say)
-    result.timings["runtime"] = time.monotonic() - start
+    result.timings["runtime"] = result.timings.get("runtime", 0.0) + time.monotonic() - start
 
-    say(f"compiling the model for WebGPU ({checkpoint.model.quantization.name})")
+    say(f"compiling the model for WebGPU ({checkpoint.model.quantization.name}, {chosen.name} kernels)")
     start = time.monotonic()
-    library = build_library(checkpoint.model, webgpu_tvm_target())
-    result.kernels = len(check_kernels(webgpu_source(library.executable)))
-    result.timings["compile"] = time.monotonic() - start
-    say(f"compiled {result.kernels} WebGPU kernels in {result.timings['compile']:.0f} s")
+    library = build_library(checkpoint.model, webgpu_tvm_target(), chosen)
+    kernels = len(check_kernels(webgpu_source(library.executable)))
+    result.kernels = result.kernels or kernels
+    seconds = time.monotonic() - start
+    result.timings["compile"] = result.timings.get("compile", 0.0) + seconds
+    say(f"compiled {kernels} WebGPU kernels in {seconds:.0f} s")
 
     start = time.monotonic()
     link_model_library(library.executable, staged_lib, progress=say, runtime_home=runtime_home)
-    result.timings["link"] = time.monotonic() - start
+    result.timings["link"] = result.timings.get("link", 0.0) + time.monotonic() - start
     return library.params
 
 
@@ -118,7 +140,7 @@ def _write_model_files(
     params: list[Param],
     mlc_config: dict[str, Any],
     staging: Path,
-    lib_name: str,
+    lib_names: dict[str, str],
     display_name: str | None,
     result: CompileResult,
     say: Progress,
@@ -133,5 +155,5 @@ def _write_model_files(
     write_json(staging / CHAT_CONFIG, mlc_config)
     (staging / "tokenizer.json").write_bytes(checkpoint.tokenizer_bytes)
     name = display_name or f"{checkpoint.name} ({spec.name})"
-    write_json(staging / HEARTH_META, {"display_name": name, "model_lib": lib_name})
+    write_json(staging / HEARTH_META, library_meta({"display_name": name}, lib_names))
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from webapp.mlc.files import CHAT_CONFIG, MANIFEST, TOKENIZER_FILES
-from webapp.mlc.model_dir import MLCModel, ModelDirError, find_library, read_json, read_model_dir
+from webapp.mlc.model_dir import MLCModel, ModelDirError, find_gpu_library, find_library, read_json, read_model_dir
 from webapp.mlc.write import write_json
 
-FORMAT = 1
+FORMAT = 2  # 2: a second library, for real GPUs
 HASH_CHUNK = 1 << 20
 # Files served as Git LFS objects in the Hugging Face tree (their ETag is the sha256, as on the Hub).
 LFS_SUFFIXES = (".bin", ".wasm", ".safetensors", ".gguf", ".model")
@@ -63,8 +63,9 @@ class Manifest:
     """A checked model directory, its library and every file's hashes."""
 
     model: MLCModel
-    library: str  # the library's name in the tree
+    library: str  # the library's name in the tree (the one for every adapter)
     files: tuple[FileRecord, ...]
+    gpu_library: str | None = None  # the library scheduled for real GPUs, if the model has one
 
     @property
     def commit(self) -> str:
@@ -85,17 +86,26 @@ class Manifest:
         return record
 
     @property
-    def integrity(self) -> dict[str, Any]:
-        """WebLLM's ModelRecord.integrity: SRI hashes of the config, the library and the tokenizer."""
+    def library_records(self) -> dict[str, FileRecord]:
+        """Each schedule set's library: {"fallback": ..., "gpu": ...}, the GPU one only if there is one."""
+        records = {"fallback": self.library_record}
+        gpu = self.file(self.gpu_library) if self.gpu_library else None
+        if gpu is not None:
+            records["gpu"] = gpu
+        return records
+
+    def integrity(self, library: FileRecord | None = None) -> dict[str, Any]:
+        """WebLLM's ModelRecord.integrity: SRI hashes of the config, a library (the fallback one unless
+        given) and the tokenizer."""
         tokenizers = {r.path: r.sri for r in self.files if r.path in TOKENIZER_FILES and r.path in self.model.files}
         config = self.file(CHAT_CONFIG)
         assert config is not None
-        return {"config": config.sri, "model_lib": self.library_record.sri, "tokenizer": tokenizers}
+        return {"config": config.sri, "model_lib": (library or self.library_record).sri, "tokenizer": tokenizers}
 
     def to_json(self) -> dict[str, Any]:
         model = {k: v for k, v in asdict(self.model).items() if k != "path"}
-        return {"format": FORMAT, "commit": self.commit, "library": self.library, "model": model,
-                "files": [asdict(record) for record in self.files]}
+        return {"format": FORMAT, "commit": self.commit, "library": self.library, "gpu_library": self.gpu_library,
+                "model": model, "files": [asdict(record) for record in self.files]}
 
 
 def hash_file(path: Path) -> tuple[str, str]:
@@ -109,7 +119,7 @@ def hash_file(path: Path) -> tuple[str, str]:
     return sha256.hexdigest(), sha1.hexdigest()
 
 
-def tree_files(model_dir: Path, library: Path | None) -> dict[str, tuple[Path, bool]]:
+def tree_files(model_dir: Path, libraries: list[Path]) -> dict[str, tuple[Path, bool]]:
     """name -> (path on disk, kept in libs/) for every file the model's tree lists."""
     real_root = model_dir.resolve()
     files: dict[str, tuple[Path, bool]] = {}
@@ -123,8 +133,9 @@ def tree_files(model_dir: Path, library: Path | None) -> dict[str, tuple[Path, b
         # A symlink out of the model directory is never listed (nor served).
         if real.is_file() and real.is_relative_to(real_root):
             files[entry.name] = (entry, False)
-    if library is not None and library.parent.resolve() != real_root:
-        files[library.name] = (library, True)
+    for library in libraries:
+        if library.parent.resolve() != real_root:
+            files[library.name] = (library, True)
     return files
 
 
@@ -137,7 +148,7 @@ def load_manifest(model_dir: Path) -> Manifest | None:
         if data.get("format") != FORMAT:
             return None
         model = MLCModel(path=model_dir, **{**data["model"], "files": tuple(data["model"]["files"])})
-        return Manifest(model=model, library=data["library"],
+        return Manifest(model=model, library=data["library"], gpu_library=data["gpu_library"],
                         files=tuple(FileRecord(**record) for record in data["files"]))
     except (ModelDirError, AttributeError, KeyError, TypeError):
         return None  # absent, or written by another version: rebuilt from the files
@@ -145,9 +156,9 @@ def load_manifest(model_dir: Path) -> Manifest | None:
 
 def is_fresh(manifest: Manifest, model_dir: Path, libs_dir: Path) -> bool:
     """True when every file still has the size and mtime it was hashed with, and none came or went."""
-    library = manifest.library_record
-    lib_path = (libs_dir if library.in_libs else model_dir) / library.path
-    listed = tree_files(model_dir, lib_path if lib_path.is_file() else None)
+    lib_paths = [(libs_dir if library.in_libs else model_dir) / library.path
+                 for library in manifest.library_records.values()]
+    listed = tree_files(model_dir, [path for path in lib_paths if path.is_file()])
     if set(listed) != {record.path for record in manifest.files}:
         return False
     for record in manifest.files:
@@ -168,7 +179,7 @@ def pending_bytes(model_dir: Path, libs_dir: Path) -> int:
         return 0
     known = {r.path: r for r in old.files} if old else {}
     total = 0
-    for name, (path, _in_libs) in tree_files(model_dir, None).items():
+    for name, (path, _in_libs) in tree_files(model_dir, []).items():
         stat = path.stat()
         record = known.get(name)
         if record is None or (record.size, record.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
@@ -194,12 +205,14 @@ def update_manifest(model_dir: Path, libs_dir: Path, model_id: str | None = None
             return _with_id(old, model_id)
         model = read_model_dir(model_dir, model_id)
         library = find_library(model_dir, libs_dir, model.model_lib, model.model_id)
+        gpu_library = find_gpu_library(model_dir, libs_dir, model.gpu_model_lib)
+        libraries = [library, *([gpu_library] if gpu_library else [])]
         known = {r.path: r for r in old.files} if old else {}
         for name, (sha256, git_sha1) in (hashed or {}).items():
             stat = (model_dir / name).stat()
             known[name] = FileRecord(name, stat.st_size, stat.st_mtime_ns, sha256, git_sha1)
         records = []
-        for name, (path, in_libs) in tree_files(model_dir, library).items():
+        for name, (path, in_libs) in tree_files(model_dir, libraries).items():
             stat = path.stat()
             record = known.get(name)
             if record is None or (record.size, record.mtime_ns, record.in_libs) != (
@@ -207,7 +220,8 @@ def update_manifest(model_dir: Path, libs_dir: Path, model_id: str | None = None
                 sha256, git_sha1 = hash_file(path)
                 record = FileRecord(name, stat.st_size, stat.st_mtime_ns, sha256, git_sha1, in_libs)
             records.append(record)
-        manifest = Manifest(model=model, library=library.name, files=tuple(records))
+        manifest = Manifest(model=model, library=library.name, files=tuple(records),
+                            gpu_library=gpu_library.name if gpu_library else None)
         _save(model_dir, manifest)
         return manifest
 

@@ -11,6 +11,8 @@ from webapp.mlc.files import (
     CHAT_CONFIG,
     HEARTH_META,
     LEGACY_TENSOR_CACHE,
+    LIB_NAME_PATTERN,
+    LIBRARY_KEYS,
     SHARD_PATTERN,
     TENSOR_CACHE,
     TOKENIZER_FILES,
@@ -39,6 +41,7 @@ class MLCModel:
     model_lib: str | None  # file name under libs/, from hearth-model.json
     description: str
     default: bool  # hearth-model.json says the chat page should offer it first (Hearth's built-in model)
+    gpu_model_lib: str | None = None  # the same model scheduled for real GPUs, under libs/ (optional)
 
     @property
     def required_features(self) -> list[str]:
@@ -100,7 +103,7 @@ def read_model_dir(path: Path, model_id: str | None = None) -> MLCModel:
                 "the download or conversion was cut short"
             )
     tokenizer = _tokenizer_file(path, config)
-    meta = _read_meta(path)
+    meta, meta_path = _read_meta(path), path / HEARTH_META
     files = (CHAT_CONFIG, TENSOR_CACHE, tokenizer, *sorted(shards))
     return MLCModel(
         path=path,
@@ -113,10 +116,20 @@ def read_model_dir(path: Path, model_id: str | None = None) -> MLCModel:
         shard_bytes=sum(shards.values()),
         total_bytes=sum((path / name).stat().st_size for name in files),
         files=files,
-        model_lib=meta.get("model_lib") if isinstance(meta.get("model_lib"), str) else None,
+        model_lib=_library_name(meta, LIBRARY_KEYS["fallback"], meta_path),
         description=str(meta.get("description") or ""),
         default=meta.get("default") is True,
+        gpu_model_lib=_library_name(meta, LIBRARY_KEYS["gpu"], meta_path),
     )
+
+
+def _library_name(meta: dict[str, Any], key: str, meta_path: Path) -> str | None:
+    name = meta.get(key)
+    if name is None:
+        return None
+    if not isinstance(name, str) or not LIB_NAME_PATTERN.match(name):
+        raise ModelDirError(f"{meta_path}: {key} must be a library's file name ending in .wasm, not {name!r}")
+    return name
 
 
 def find_library(path: Path, libs_dir: Path, model_lib: str | None, model_id: str) -> Path:
@@ -136,6 +149,17 @@ def find_library(path: Path, libs_dir: Path, model_lib: str | None, model_id: st
         raise ModelDirError(f"{path} holds several libraries ({names}): name one as \"model_lib\" in {HEARTH_META}")
     raise ModelDirError(f"its model library {name} is missing: put it in {path}/ or in {libs_dir}/ "
                         "(compile the model, or copy its .wasm there)")
+
+
+def find_gpu_library(path: Path, libs_dir: Path, gpu_model_lib: str | None) -> Path | None:
+    """The model's library for real GPUs, named by hearth-model.json, in the model directory or libs/.
+
+    None when it is not named or not there: the model is then served with its one library, which
+    runs on every adapter (only slower on a real GPU), and `hearth validate` says so.
+    """
+    if gpu_model_lib is None:
+        return None
+    return next((c for c in (path / gpu_model_lib, libs_dir / gpu_model_lib) if c.is_file()), None)
 
 
 def _tokenizer_file(path: Path, config: dict[str, Any]) -> str:

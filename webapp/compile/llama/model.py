@@ -15,6 +15,7 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import Tensor, op
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedKVCache
 
+from webapp.compile import schedule_sets
 from webapp.compile.attention import use_own_attention
 
 from webapp.compile.llama.config import LlamaConfig
@@ -174,10 +175,11 @@ class LlamaForCausalLM(nn.Module):
     def adapt_kv_cache(self, cache: PagedKVCache) -> None:
         """What a family changes in the cache's kernels once they are made.
 
-        Llama's: on GPU targets, Hearth's barrier-free kernels for a prompt's self-attention and for
-        decoding (webapp/compile/attention.py) in place of TVM's.
+        Llama's: on GPU targets, in the fallback schedule set, Hearth's barrier-free kernels for a
+        prompt's self-attention and for decoding (webapp/compile/attention.py) in place of TVM's.
         """
-        if tvm.target.Target.current(allow_none=False).kind.name != "llvm":
+        gpu = tvm.target.Target.current(allow_none=False).kind.name != "llvm"
+        if gpu and schedule_sets.current().own_attention:
             config = self.config
             use_own_attention(cache, config.num_key_value_heads, config.num_attention_heads, config.head_dim, self.dtype)
 
