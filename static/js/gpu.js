@@ -6,7 +6,7 @@ export const MIN_STORAGE_BUFFER_BYTES = 128 * 1024 * 1024;
 
 /**
  * Probe the GPU without downloading anything.
- * Returns {ok, problem, adapter: {vendor, architecture, description}, features, maxStorageBufferBindingSize,
+ * Returns {ok, problem, adapter: {vendor, architecture, description, isFallbackAdapter}, features, maxStorageBufferBindingSize,
  * limits: {maxBufferSize, maxStorageBufferBindingSize}}.
  */
 export async function probeGpu() {
@@ -37,7 +37,13 @@ function describeAdapter(adapter) {
   const gpu = {
     ok: true,
     problem: null,
-    adapter: { vendor: info.vendor ?? "", architecture: info.architecture ?? "", description: info.description ?? "" },
+    adapter: {
+      vendor: info.vendor ?? "",
+      architecture: info.architecture ?? "",
+      description: info.description ?? "",
+      // Chrome 130+ reports it in info; earlier versions on the adapter itself.
+      isFallbackAdapter: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
+    },
     features: [...adapter.features].sort(),
     maxStorageBufferBindingSize: sbbs,
     limits: { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: sbbs },

@@ -19,6 +19,7 @@ export function renderModelDetails(entry, defaults = null) {
   if (entry.quantization) addFact(facts, "Quantization", entry.quantization);
   addFact(facts, "Size", entry.size ? `${formatBytes(entry.size.bytes)} (${entry.size.kind})` : "unknown");
   addFact(facts, "Needs", entry.needs.features.length ? entry.needs.features.join(", ") : "no special GPU features");
+  if (entry.library?.reason) addFact(facts, "Library", entry.library.reason);
   if (defaults?.context_window_size) addFact(facts, "Context window", `${defaults.context_window_size} tokens`);
   if (entry.problems.length) addFact(facts, "On this GPU", entry.problems.join(" "));
   const parts = [facts];

@@ -4,6 +4,7 @@ import { ModelType, prebuiltAppConfig } from "/static/vendor/web-llm/index.js";
 import { SHADER_F16, gpuProblems } from "./gpu.js";
 import { runsInBrowser } from "./runtimes/index.js";
 import { validIntegrity } from "./integrity.js";
+import { chooseLibrary } from "./library-choice.js";
 import { absoluteUrl } from "./urls.js";
 
 const HOSTED_INDEX_URL = "/models/index.json";
@@ -88,9 +89,13 @@ function prebuiltEntry(record) {
   };
 }
 
-function hostedEntry(model) {
+function hostedEntry(model, gpu) {
   const quantization = model.quantization ?? "";
   const features = requiredFeatures(model.required_features, quantization);
+  // Servers before the GPU library listed one library, as model_lib_url.
+  const library = model.libraries
+    ? chooseLibrary(model.libraries, gpu)
+    : { schedule: "fallback", url: model.model_lib_url, integrity: model.integrity, reason: "" };
   return {
     id: model.id,
     name: model.display_name || model.id,
@@ -100,13 +105,14 @@ function hostedEntry(model) {
     size: { bytes: model.total_bytes, kind: "download", download: true },
     needs: { features, bufferBytes: 0 },
     description: model.description ?? "",
+    library: { schedule: library.schedule, reason: library.reason },
     record: {
       model: absoluteUrl(model.model_url),
       model_id: model.id,
-      model_lib: absoluteUrl(model.model_lib_url),
+      model_lib: absoluteUrl(library.url),
       required_features: features,
       // The self-hosting kit's manifest hashes: WebLLM refuses a config, library or tokenizer that differs.
-      ...withIntegrity(model.integrity),
+      ...withIntegrity(library.integrity),
     },
   };
 }
@@ -154,7 +160,7 @@ function customSize(model) {
  */
 export function buildCatalogue({ hosted = [], custom = [], remote = [], gpu, prebuilt = prebuiltAppConfig }) {
   const chatModels = prebuilt.model_list.filter((record) => record.model_type !== ModelType.embedding);
-  const candidates = [...hosted.map(hostedEntry), ...custom.map(customEntry), ...remote, ...chatModels.map(prebuiltEntry)];
+  const candidates = [...hosted.map((model) => hostedEntry(model, gpu)), ...custom.map(customEntry), ...remote, ...chatModels.map(prebuiltEntry)];
   const byId = new Map();
   for (const entry of candidates) {
     // A hosted copy of a prebuilt model wins: the point of hosting it is not to need the internet.
