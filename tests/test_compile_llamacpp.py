@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.llamacpp import greedy_steps
 from tests.tinycheckpoint import FAMILIES as CHECKPOINTS
-from tests.tinycheckpoint import write_tiny_checkpoint
+from tests.tinycheckpoint import GEMMA3_MULTIMODAL_NAMES, write_gemma3_multimodal, write_tiny_checkpoint
 from tests.tinygguf import write_tiny_gguf
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python runs the GGUF as the reference")
@@ -36,6 +36,7 @@ WINDOWED_PROMPT = "The hearth keeps the fire; quantization"
 LOGIT_TOLERANCE = 2e-4
 GGML_TYPE_F32 = 0
 
+GEMMA3_4B = {**CHECKPOINTS["gemma3"], "rope_scaling": {"rope_type": "linear", "factor": 8.0}}
 # name -> (config.json overrides, GGUF tensors the converted file leaves out)
 # llama.cpp runs Mistral GGUFs as Llama ones (its converter writes them so).
 FAMILIES: dict[str, tuple[dict, tuple[str, ...]]] = {
@@ -45,6 +46,9 @@ FAMILIES: dict[str, tuple[dict, tuple[str, ...]]] = {
     "qwen2-tied": ({**CHECKPOINTS["qwen2"], "tie_word_embeddings": True}, ()),
     # q/k/v biases but no o_proj bias: llama.cpp loads every Llama attention bias only if it is there.
     "llama-no-o-bias": ({"attention_bias": True}, ("blk.0.attn_output.bias", "blk.1.attn_output.bias")),
+    # Gemma3ForConditionalGeneration (4B and up) in both tensor namings, compiled as its text model, which
+    # is the GGUF llama.cpp's converter writes; with the 4B's linear rope scaling (by 8) of full attention.
+    **{f"gemma3-multimodal-{naming}": (GEMMA3_4B, ()) for naming in GEMMA3_MULTIMODAL_NAMES},
 }
 
 
@@ -54,7 +58,12 @@ def family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     overrides, drop = FAMILIES[request.param]
     root = tmp_path_factory.mktemp(request.param)
     directory = write_tiny_checkpoint(root / "checkpoint", **overrides)
-    return request.param, directory, write_tiny_gguf(directory, root / "tiny.gguf", drop=drop)
+    gguf_path = write_tiny_gguf(directory, root / "tiny.gguf", drop=drop)
+    if request.param.startswith("gemma3-multimodal-"):  # Hearth compiles the same weights in that layout;
+        # llama.cpp's converter writes its text model as the same GGUF.
+        naming = request.param.removeprefix("gemma3-multimodal-")
+        directory = write_gemma3_multimodal(directory, root / "multimodal", naming)
+    return request.param, directory, gguf_path
 
 
 def _stored(checkpoint) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]

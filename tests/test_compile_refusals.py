@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tinycheckpoint import FAMILIES, write_tiny_checkpoint
+from tests.tinycheckpoint import FAMILIES, write_gemma3_multimodal, write_tiny_checkpoint
 from tests.tinygguf import write_tiny_gguf
 
 QWEN2 = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}
@@ -19,6 +19,9 @@ GGUF_CASES = {
     "qwen2-moe": (QWEN2, (), {"expert_count": 4}, r"mixture-of-experts.*--backend mlc-llm"),
     "qwen2-yarn": (QWEN2, (), {"rope__scaling__type": "yarn"},
                    r"rope scaling 'yarn' \(qwen2\.rope\.scaling\.type\).*--backend mlc-llm"),
+    # Linear rope scaling is taken from Gemma 3's GGUFs only (its 4B and up); Qwen2's reader has none.
+    "qwen2-linear": (QWEN2, (), {"rope__scaling__type": "linear", "rope__scaling__factor": 2.0},
+                     r"rope scaling 'linear' \(qwen2\.rope\.scaling\.type\).*--backend mlc-llm"),
     "qwen2-ffn-mismatch": (QWEN2, (), {"feed_forward_length": 192},
                            r"tensor blk\.0\.ffn_gate\.weight has shape \[160, 64\].*metadata implies \[192, 64\]"),
     "qwen2-head-mismatch": (QWEN2, (), {"attention__head_count_kv": 4},
@@ -77,3 +80,48 @@ def test_checkpoint_missing_a_norm_names_it(tmp_path: Path) -> None:
     save_file(weights, str(directory / "model.safetensors"))
     assert json.loads((directory / "config.json").read_text())["model_type"] == "qwen3"
     _refused(directory, tmp_path / "models", r"has no tensor model\.layers\.0\.self_attn\.q_norm\.weight")
+
+
+# (tensor names of the tiny Gemma 3 multimodal checkpoint that the case leaves out) -> the message
+MULTIMODAL_CASES = {
+    "no-text-model": (r"^(model\.)?language_model\.",
+                      r"has no text model tensors: config.json says Gemma3ForConditionalGeneration, whose text "
+                      r"model is named language_model\.\* or model\.language_model\.\* \(the image part, "
+                      r"vision_tower, multi_modal_projector, is not compiled\)"),
+    "missing-norm": (r"^model\.language_model\.layers\.1\.post_feedforward_layernorm\.",
+                     r"has no tensor model\.language_model\.layers\.1\.post_feedforward_layernorm\.weight"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", MULTIMODAL_CASES)
+def test_multimodal_checkpoint_without_its_text_tensors_names_them(case: str, tmp_path: Path) -> None:
+    import re
+
+    from safetensors.numpy import load_file, save_file
+
+    left_out, pattern = MULTIMODAL_CASES[case]
+    text_only = write_tiny_checkpoint(tmp_path / "text-only", **GEMMA3)
+    directory = write_gemma3_multimodal(text_only, tmp_path / "checkpoint", "since-4.52")
+    weights = load_file(str(directory / "model.safetensors"))
+    kept = {name: values for name, values in weights.items() if not re.match(left_out, name)}
+    assert 0 < len(kept) < len(weights)
+    save_file(kept, str(directory / "model.safetensors"))
+    _refused(directory, tmp_path / "models", pattern)
+
+
+def test_multimodal_projector_gguf_is_refused_naming_the_text_model(tmp_path: Path) -> None:
+    import gguf
+    import numpy as np
+
+    # llama.cpp's converter writes a vision-language model's image encoder as a separate "mmproj" file.
+    path = tmp_path / "mmproj-tiny.gguf"
+    writer = gguf.GGUFWriter(path, "clip")
+    writer.add_bool("clip.has_vision_encoder", True)
+    writer.add_uint32("clip.vision.embedding_length", 32)
+    writer.add_tensor("v.patch_embd.weight", np.zeros((32, 3, 14, 14), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    _refused(path, tmp_path / "models", r"mmproj-tiny\.gguf is a multimodal projector \(mmproj\) file.*"
+             r"Pass the text model's GGUF")

@@ -156,3 +156,50 @@ def write_tiny_checkpoint(directory: Path, *, seed: int = 0, **config_overrides:
     tokenizer.save(str(directory / "tokenizer.json"))
     save_file(_weights(config, seed), str(directory / "model.safetensors"))
     return directory
+
+
+# The tiny Gemma 3's config.json values equal to transformers' Gemma3TextConfig defaults, which
+# save_pretrained leaves out of a multimodal checkpoint's text_config (PretrainedConfig.to_diff_dict).
+GEMMA3_TEXT_DEFAULTS = {"rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": True,
+                        "hidden_activation": "gelu_pytorch_tanh", "rope_local_base_freq": 10000.0,
+                        "sliding_window_pattern": 6}
+# Where Gemma3ForConditionalGeneration keeps Gemma3ForCausalLM's tensors, by transformers version:
+# (prefix of the text-only name, what replaces it).
+GEMMA3_MULTIMODAL_NAMES = {"before-4.52": ("", "language_model."), "since-4.52": ("model.", "model.language_model.")}
+
+
+def write_gemma3_multimodal(text_only: Path, directory: Path, naming: str) -> Path:
+    """The tiny Gemma3ForCausalLM checkpoint at `text_only` as a Gemma3ForConditionalGeneration one.
+
+    Its text model's config goes under text_config without the keys equal to transformers' defaults, its
+    tensors under the `naming` prefix of GEMMA3_MULTIMODAL_NAMES, beside a few random vision-tower and
+    projector tensors (a SigLIP encoder's names) that the text model does not use.
+    """
+    from safetensors.numpy import load_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    config = json.loads((text_only / "config.json").read_text())
+    assert config["architectures"] == ["Gemma3ForCausalLM"], config["architectures"]
+    # The 4B's config keeps eos_token_id outside text_config; hidden_act is not a Gemma3TextConfig key.
+    left_out = {"architectures", "torch_dtype", "eos_token_id", "hidden_act"}
+    left_out |= {key for key, value in GEMMA3_TEXT_DEFAULTS.items() if config.get(key) == value}
+    text = {key: value for key, value in config.items() if key not in left_out}
+    vision = {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64, "image_size": 28,
+              "patch_size": 14, "num_attention_heads": 2, "num_hidden_layers": 1, "vision_use_head": False}
+    multimodal = {"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+                  "eos_token_id": config["eos_token_id"], "mm_tokens_per_image": 4, "torch_dtype": "bfloat16",
+                  "text_config": text, "vision_config": vision}  # fmt: skip
+    (directory / "config.json").write_text(json.dumps(multimodal, indent=2))
+    for name in ("tokenizer.json", "generation_config.json"):
+        (directory / name).write_bytes((text_only / name).read_bytes())
+    old, new = GEMMA3_MULTIMODAL_NAMES[naming]
+    weights = {new + name[len(old):]: values for name, values in load_file(str(text_only / "model.safetensors")).items()}
+    owner = "model." if naming == "since-4.52" else ""
+    rng = np.random.default_rng(1)
+    for name, shape in (("vision_tower.vision_model.embeddings.patch_embedding.weight", (32, 3, 14, 14)),
+                        ("vision_tower.vision_model.post_layernorm.weight", (32,)),
+                        ("multi_modal_projector.mm_input_projection_weight", (32, config["hidden_size"])),
+                        ("multi_modal_projector.mm_soft_emb_norm.weight", (32,))):  # fmt: skip
+        weights[owner + name] = rng.standard_normal(shape).astype(ml_dtypes.bfloat16)
+    save_file(weights, str(directory / "model.safetensors"))
+    return directory

@@ -96,6 +96,8 @@ def write_tiny_gguf(checkpoint: Path, path: Path, drop: tuple[str, ...] = (), **
     }  # fmt: skip
     if arch.startswith("gemma"):
         keys.update({gguf_key: config[key] for key, gguf_key in GEMMA_KEYS.items() if config.get(key) is not None})
+    if arch == "gemma3" and config.get("rope_scaling"):  # the 4B and up: linear, on the full-attention layers
+        keys.update({"rope.scaling.type": "linear", "rope.scaling.factor": float(config["rope_scaling"]["factor"])})
     keys.update({key.replace("__", "."): value for key, value in metadata.items()})
     for key, value in keys.items():
         if isinstance(value, str):

@@ -18,8 +18,10 @@ from webapp.compile.errors import CompileError
 from webapp.compile.gemma.config import GemmaConfig, read_gemma_config
 from webapp.compile.gemma.gguf import gemma_hf_config
 from webapp.compile.gemma.loader import hf_values as gemma_hf_values
+from webapp.compile.gemma.multimodal import GEMMA3_MULTIMODAL
 from webapp.compile.llama.config import ConfigError, LlamaConfig, read_llama_config
 from webapp.compile.llama.loader import hf_sources as llama_hf_sources
+from webapp.compile.multimodal import MultimodalLayout
 
 if TYPE_CHECKING:
     from tvm.relax.frontend import nn
@@ -72,6 +74,9 @@ class GGUFLayout:
     # What llama.cpp's converter adds to every RMSNorm weight (Gemma's 1 + w); a GGUF read as a Hugging
     # Face checkpoint (write_hf_checkpoint, for the mlc-llm backend) takes it off again.
     norm_shift: float = 0.0
+    # The family's config reader takes linear rope scaling (rope.scaling.type "linear" and its factor;
+    # Gemma 3 4B and up scale their full-attention layers' positions by 8); otherwise any scaling is refused.
+    linear_rope: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class Architecture:
     hf_sources: Callable[[str], list[str]]  # model parameter -> checkpoint tensors it is made of
     reference: Callable[[Any, dict[str, np.ndarray]], Any]  # (config, float weights) -> numpy model
     gguf: GGUFLayout | None  # None: Hearth reads no GGUF of this family
+    # The family's vision-language checkpoints, whose text model Hearth compiles alone; None: refused.
+    multimodal: MultimodalLayout | None = None
     # Chat format when "auto" finds none in the GGUF or by the tokenizer's special tokens (chat_config.py).
     conv_template: str = "LM"
     # (parameter, float32 values of its checkpoint tensors) -> the values the model stores (Gemma's norms: 1 + w)
@@ -116,12 +123,14 @@ def _gemma_reference(config: Any, weights: dict[str, np.ndarray]) -> Any:
     return ReferenceGemma(config, weights)
 
 
-def _gemma_family(name: str, hf: str, layer_names: dict[str, str]) -> Architecture:
+def _gemma_family(
+    name: str, hf: str, layer_names: dict[str, str], multimodal: MultimodalLayout | None = None
+) -> Architecture:
+    gguf = GGUFLayout(name, layer_names, extra_config=gemma_hf_config, norm_shift=1.0, linear_rope=name == "gemma3")
     return Architecture(
         name=name, hf_architectures=(hf,), read_config=read_gemma_config, config_class=GemmaConfig,
-        model=_gemma_model, hf_sources=llama_hf_sources, reference=_gemma_reference,
-        gguf=GGUFLayout(name, layer_names, extra_config=gemma_hf_config, norm_shift=1.0), conv_template="gemma",
-        hf_values=gemma_hf_values,
+        model=_gemma_model, hf_sources=llama_hf_sources, reference=_gemma_reference, gguf=gguf, conv_template="gemma",
+        hf_values=gemma_hf_values, multimodal=multimodal,
     )
 
 
@@ -153,17 +162,21 @@ ARCHITECTURES: dict[str, Architecture] = {
         # Phi-3 stores q/k/v and gate/up fused already, as model.py computes them; the GGUF too.
         _llama_family("phi3", "Phi3ForCausalLM", GGUFLayout("phi3", PHI3_LAYER_NAMES), _as_stored),
         _gemma_family("gemma2", "Gemma2ForCausalLM", GEMMA2_LAYER_NAMES),
-        # Gemma 3's text-only models (1B, 270M); the multimodal ones are Gemma3ForConditionalGeneration.
+        # Gemma 3's text-only models (1B, 270M), and the text model of the multimodal ones (4B, 12B, 27B).
         _gemma_family("gemma3", "Gemma3ForCausalLM", {
             **GEMMA2_LAYER_NAMES, "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
-        }),  # fmt: skip
+        }, GEMMA3_MULTIMODAL),  # fmt: skip
     )
 }
 
 
+def _hf_names(arch: Architecture) -> tuple[str, ...]:
+    return arch.hf_architectures + ((arch.multimodal.hf_architecture,) if arch.multimodal else ())
+
+
 def supported_names() -> str:
     """The Hugging Face architecture names Hearth compiles, for messages."""
-    return ", ".join(name for arch in ARCHITECTURES.values() for name in arch.hf_architectures)
+    return ", ".join(name for arch in ARCHITECTURES.values() for name in _hf_names(arch))
 
 
 def architecture(model_type: str) -> Architecture:
@@ -181,7 +194,7 @@ def architecture_for_hf(raw: dict[str, Any]) -> Architecture:
     if not isinstance(names, list) or not names:
         raise ConfigError("config.json has no 'architectures' list, so the model family is unknown")
     for arch in ARCHITECTURES.values():
-        if any(name in arch.hf_architectures for name in names):
+        if any(name in _hf_names(arch) for name in names):
             return arch
     raise ConfigError(
         f"unsupported architecture {', '.join(map(str, names))}: Hearth's compiler handles "
@@ -194,12 +207,23 @@ def architecture_for_gguf(gguf_architecture: str) -> Architecture | None:
     return next((a for a in ARCHITECTURES.values() if a.gguf and a.gguf.architecture == gguf_architecture), None)
 
 
+def text_model_config(raw: dict[str, Any]) -> tuple[dict[str, Any], MultimodalLayout | None]:
+    """The config.json of the model Hearth compiles: raw itself, or a multimodal checkpoint's text model
+    (with the layout its tensors follow)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config.json must hold a JSON object")
+    layout = architecture_for_hf(raw).multimodal
+    if layout is None or layout.hf_architecture not in raw["architectures"]:
+        return raw, None
+    return layout.text_config(raw), layout
+
+
 def config_from_hf(
     raw: dict[str, Any], *, context_window_size: int | None = None, prefill_chunk_size: int | None = None
 ) -> Any:
-    """The checked configuration of a parsed Hugging Face config.json, read by its family's reader."""
-    if not isinstance(raw, dict):
-        raise ConfigError("config.json must hold a JSON object")
+    """The checked configuration of a parsed Hugging Face config.json, read by its family's reader
+    (a multimodal checkpoint's: its text model's)."""
+    raw = text_model_config(raw)[0]
     arch = architecture_for_hf(raw)
     return arch.read_config(
         raw, model_type=arch.name, context_window_size=context_window_size, prefill_chunk_size=prefill_chunk_size

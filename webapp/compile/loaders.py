@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from webapp.compile.errors import CompileError
+
+if TYPE_CHECKING:
+    from webapp.compile.multimodal import MultimodalLayout
 
 # A family's name mapping: model parameter -> the checkpoint tensors it is made of, in concatenation order.
 Sources = Callable[[str], list[str]]
@@ -45,12 +49,17 @@ class SafetensorsLoader:
     """Reads float weights lazily from a checkpoint directory's *.safetensors files."""
 
     def __init__(
-        self, checkpoint: Path, sources: Sources, values: Callable[[str, np.ndarray], np.ndarray] | None = None
+        self,
+        checkpoint: Path,
+        sources: Sources,
+        values: Callable[[str, np.ndarray], np.ndarray] | None = None,
+        multimodal: MultimodalLayout | None = None,
     ):
         self.checkpoint = checkpoint
-        self.sources = sources
         self.values = values  # the family's change from checkpoint values to stored ones (Gemma's 1 + w)
         self._files = self._index(checkpoint)
+        # A multimodal checkpoint keeps its text model's tensors under a prefix; the rest are not read.
+        self.sources = multimodal.text_sources(sources, self._files, str(checkpoint)) if multimodal else sources
 
     @staticmethod
     def _index(checkpoint: Path) -> dict[str, Path]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from webapp.compile.architectures import Architecture, architecture, config_from_hf
+from webapp.compile.architectures import Architecture, architecture, config_from_hf, text_model_config
 from webapp.compile.errors import CompileError
 from webapp.compile.gguf_quant import BlockSource
 from webapp.compile.loaders import SafetensorsLoader, read_json_file
@@ -35,7 +35,7 @@ class Checkpoint:
 
     path: Path
     name: str  # what the model picker shows by default
-    hf_config: dict[str, Any]  # Hugging Face config.json
+    hf_config: dict[str, Any]  # Hugging Face config.json (of the text model alone, for a multimodal checkpoint)
     config: Any  # the family's config dataclass
     architecture: Architecture  # the family's row in ARCHITECTURES
     model: ModelDefinition  # the family's model, built once for this config and quantization
@@ -79,7 +79,7 @@ def _define(config: Any, quantization: Quantization) -> tuple[Architecture, Mode
 def _read_directory(source: Path, sizes: dict[str, int | None], quantization: Quantization) -> Checkpoint:
     if not source.is_dir():
         raise CompileError(f"{source} does not exist: give a Hugging Face checkpoint directory or a .gguf file")
-    hf_config = read_json_file(source / "config.json")
+    hf_config, multimodal = text_model_config(read_json_file(source / "config.json"))
     config = config_from_hf(hf_config, **sizes)
     arch, model = _define(config, quantization)
     tokenizer_path = source / "tokenizer.json"
@@ -97,7 +97,7 @@ def _read_directory(source: Path, sizes: dict[str, int | None], quantization: Qu
         tokenizer_bytes=tokenizer_path.read_bytes(),
         generation=generation,
         conv_template=None,
-        loader=SafetensorsLoader(source, arch.hf_sources, arch.hf_values),
+        loader=SafetensorsLoader(source, arch.hf_sources, arch.hf_values, multimodal),
         blocks=None,
     )
 

@@ -18,7 +18,7 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
     row = gf.check_architecture()
     assert row.gguf is not None
     key = f"{row.gguf.architecture}."
-    _refuse_rope_scaling(gf, key)
+    rope_scaling = _rope_scaling(gf, key, row.gguf.linear_rope)
     if gf.get(key + "expert_count", 0):
         raise GGUFError(f"{gf.path} holds a mixture-of-experts model (Mixtral style). {OTHER_BACKEND_HINT}")
     hidden = gf.get_int(key + "embedding_length")
@@ -56,7 +56,7 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
         "hidden_act": "silu",
         "rms_norm_eps": shortest_float32(gf.get_float(key + "attention.layer_norm_rms_epsilon")),
         "rope_theta": shortest_float32(gf.get_float(key + "rope.freq_base", DEFAULT_ROPE_THETA)),
-        "rope_scaling": None,
+        "rope_scaling": rope_scaling,
         "max_position_embeddings": gf.get_int(key + "context_length"),
         "vocab_size": vocab_size,
         # llama.cpp's converter drops output.weight when the head shares the embedding matrix.
@@ -81,13 +81,17 @@ def hf_config(gf: GGUFFile) -> dict[str, Any]:
     return config
 
 
-def _refuse_rope_scaling(gf: GGUFFile, key: str) -> None:
+def _rope_scaling(gf: GGUFFile, key: str, linear: bool) -> dict[str, Any] | None:
+    """config.json's rope_scaling for the scaling the file says, where the family takes it; else refused."""
     if "rope_freqs.weight" in gf.tensors:
         raise GGUFError(
             f"{gf.path} carries rope_freqs.weight (Llama 3.1-style rope scaling), which Hearth's GGUF reader "
             f"does not convert yet; compile the Hugging Face checkpoint instead, or with `--backend mlc-llm`."
         )
     kind = gf.get(key + "rope.scaling.type")
-    if kind not in (None, "none"):
-            raise GGUFError(f"{gf.path}: rope scaling {kind!r} ({key}rope.scaling.type) is not supported by Hearth's "
-                        f"compiler. {OTHER_BACKEND_HINT}")
+    if kind in (None, "none"):
+        return None
+    if kind == "linear" and linear:
+        return {"rope_type": "linear", "factor": shortest_float32(gf.get_float(key + "rope.scaling.factor"))}
+    raise GGUFError(f"{gf.path}: rope scaling {kind!r} ({key}rope.scaling.type) is not supported by Hearth's "
+                    f"compiler. {OTHER_BACKEND_HINT}")

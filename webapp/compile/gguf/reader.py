@@ -12,6 +12,8 @@ from webapp.compile.architectures import ARCHITECTURES, Architecture, architectu
 from webapp.compile.errors import CompileError
 
 GGUF_MAGIC = b"GGUF"
+# general.architecture of llama.cpp's multimodal projector ("mmproj") files: an image encoder, no language model.
+MMPROJ_ARCHITECTURE = "clip"
 # Header: magic (4), version (4), tensor count (8), metadata count (8).
 HEADER_BYTES = 24
 OTHER_BACKEND_HINT = (
@@ -108,6 +110,12 @@ class GGUFFile:
     def check_architecture(self) -> Architecture:
         """The family's row in ARCHITECTURES, or a GGUFError naming the way forward when there is none."""
         name = self.architecture
+        if name == MMPROJ_ARCHITECTURE:
+            raise GGUFError(
+                f"{self.path} is a multimodal projector (mmproj) file: general.architecture 'clip' is the image "
+                f"encoder of a vision-language model, not a language model. Pass the text model's GGUF (the "
+                f"release's other .gguf file) instead; Hearth compiles the text part only."
+            )
         arch = architecture_for_gguf(name)
         if arch is None:
             raise GGUFError(f"{self.path} holds a {name!r} model. {OTHER_BACKEND_HINT}")
