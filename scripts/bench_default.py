@@ -2,9 +2,10 @@
 """Benchmark the built-in model: WebLLM in Chromium beside llama.cpp on the same GGUF, in one run.
 
 - Prefill and decode tokens/s of SmolLM2-135M-Instruct (Hearth's q4f32_gguf build) in the unmodified
-  WebLLM engine in headless Chromium, and of llama.cpp (llama-cpp-python) running the GGUF it was
-  built from on the same CPU, with the same prompt ids and the same number of greedy tokens; the
-  ratio is WebLLM / llama.cpp.
+  WebLLM engine in headless Chromium, once per library (the barrier-free "fallback" schedule set and
+  the "gpu" one, webapp/compile/schedule_sets.py), with WebGPU dispatches per decoded token, and of
+  llama.cpp (llama-cpp-python) running the GGUF it was built from on the same CPU, with the same
+  prompt ids and the same number of greedy tokens; the ratios are WebLLM / llama.cpp.
 - Time from a cached page load to the first token, through the real chat page: the page is opened
   and the model loaded once (filling the browser's caches), then the page is reloaded and timed to
   ready, to the model loaded, and to the first token of a reply.
@@ -34,29 +35,35 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_OUTPUT = ROOT / ".bench" / "bench_default.json"
 PROMPT = "What is the capital of France? Answer in one word."
 # The engine API, greedy, no penalties, a fixed number of tokens: WebLLM's own usage figures.
+# Tokens added to the last request to count WebGPU dispatches per decoded token.
+EXTRA_TOKENS = 4
 ENGINE_RUN = """
-async ({ origin, modelId, prompt, tokens, rounds }) => {
+async ({ origin, modelId, libUrl, prompt, tokens, rounds, extra }) => {
   const webllm = await import(`${origin}/static/vendor/web-llm/index.js`);
   const appConfig = { model_list: [{
-    model: `${origin}/models/${modelId}/resolve/main/`, model_id: modelId, model_lib: `${origin}/libs/${modelId}.wasm`,
+    model: `${origin}/models/${modelId}/resolve/main/`, model_id: modelId, model_lib: libUrl,
   }] };
   const engine = new webllm.MLCEngine({ appConfig });
   const loadStart = performance.now();
   await engine.reload(modelId);
   const loadSeconds = (performance.now() - loadStart) / 1000;
-  const runs = [];
-  for (let round = 0; round < rounds; round += 1) {
+  const ask = async (maxTokens) => {
     await engine.resetChat();
+    const before = globalThis.hearthDispatches;
     const reply = await engine.chat.completions.create({
-      messages: [{ role: "user", content: prompt }], max_tokens: tokens, temperature: 0,
+      messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0,
       repetition_penalty: 1.0, frequency_penalty: 0, presence_penalty: 0, ignore_eos: true,
     });
-    runs.push({ ...reply.usage.extra, prompt_tokens: reply.usage.prompt_tokens,
-                completion_tokens: reply.usage.completion_tokens, text: reply.choices[0].message.content });
-  }
+    return { ...reply.usage.extra, prompt_tokens: reply.usage.prompt_tokens, dispatches: globalThis.hearthDispatches - before,
+             completion_tokens: reply.usage.completion_tokens, text: reply.choices[0].message.content };
+  };
+  const runs = [];
+  for (let round = 0; round < rounds; round += 1) runs.push(await ask(tokens));
+  const longer = await ask(tokens + extra);
   const adapter = await (await navigator.gpu.requestAdapter()).info;
   await engine.unload();
-  return { loadSeconds, runs, adapter: adapter.architecture || adapter.vendor || adapter.description };
+  return { loadSeconds, runs, dispatchesPerToken: (longer.dispatches - runs.at(-1).dispatches) / extra,
+           adapter: adapter.architecture || adapter.vendor || adapter.description };
 }
 """
 # Time from the first paint of a reply's text: a MutationObserver stamps performance.now().
@@ -97,19 +104,24 @@ def llama_cpp_figures(gguf: Path, prompt_ids: list[int], tokens: int, rounds: in
     }
 
 
-def webllm_figures(server_url: str, model_id: str, tokens: int, rounds: int, gpu: bool) -> dict[str, Any]:
-    """WebLLM's own prefill and decode figures for the same prompt, after one warm-up request."""
+def webllm_figures(server_url: str, model_id: str, lib_url: str, tokens: int, rounds: int, gpu: bool) -> dict[str, Any]:
+    """WebLLM's own prefill and decode figures for the same prompt with one library, after one warm-up
+    request, and its WebGPU dispatches per decoded token."""
+    from scripts.bench_compile import COUNT_DISPATCHES
     from tests.browser.chromium import chromium_page
 
     with chromium_page(gpu=gpu) as page:
+        page.add_init_script(COUNT_DISPATCHES)
         page.goto(f"{server_url}/library")  # the app's real headers (CSP, COEP)
-        result = page.evaluate(
-            ENGINE_RUN,
-            {"origin": server_url, "modelId": model_id, "prompt": PROMPT, "tokens": tokens, "rounds": rounds + 1},
-        )
+        result = page.evaluate(ENGINE_RUN, {
+            "origin": server_url, "modelId": model_id, "libUrl": lib_url, "prompt": PROMPT, "tokens": tokens,
+            "rounds": rounds + 1, "extra": EXTRA_TOKENS,
+        })  # fmt: skip
     runs = result["runs"][1:]  # the first compiles shader pipelines and warms buffers
     return {
+        "library": lib_url.rsplit("/", 1)[-1],
         "adapter": result["adapter"],
+        "dispatches_per_token": result["dispatchesPerToken"],
         "load_s": result["loadSeconds"],
         "prompt_tokens": runs[0]["prompt_tokens"],
         "prefill_tokens_per_s": statistics.median(r["prefill_tokens_per_s"] for r in runs),
@@ -175,13 +187,15 @@ def main() -> int:
     parser.add_argument("--gpu", action="store_true", help="Chromium on the real GPU (Vulkan), not SwiftShader")
     parser.add_argument("--recompile", action="store_true", help="also time a fresh compile (minutes)")
     parser.add_argument("--no-page", action="store_true", help="skip the chat-page first-token timing")
+    parser.add_argument("--libraries", nargs="+", choices=("fallback", "gpu"), default=("fallback", "gpu"),
+                        help="which of the model's libraries to run in the engine [default: both]")
     parser.add_argument(
         "-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file [default: {DEFAULT_OUTPUT}]"
     )
     args = parser.parse_args()
 
     from tests.conftest import LiveServer
-    from tests.webllm import chat_prompt_ids
+    from tests.webllm import chat_prompt_ids, hosted_libraries
     from webapp import default_model
     from webapp.settings import Settings
 
@@ -197,12 +211,17 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="hearth-bench-data-") as data,
         LiveServer(Settings(data_dir=Path(data), models_dir_override=models)) as server,
     ):
-        report["webllm"] = webllm_figures(server.url, default_model.MODEL_ID, args.tokens, args.rounds, args.gpu)
-        if not args.no_page:
+        libraries = hosted_libraries(server.url, default_model.MODEL_ID)
+        report["webllm"] = {
+            schedule: webllm_figures(server.url, default_model.MODEL_ID, url, args.tokens, args.rounds, args.gpu)
+            for schedule, url in libraries.items() if schedule in args.libraries
+        }
+        if not args.no_page:  # the library the page itself picks for this adapter
             report["chat_page"] = cached_page_figures(server.url, args.gpu)
     report["ratio_webllm_over_llama_cpp"] = {
-        phase: report["webllm"][f"{phase}_tokens_per_s"] / report["llama_cpp"][f"{phase}_tokens_per_s"]
-        for phase in ("prefill", "decode")
+        schedule: {phase: figures[f"{phase}_tokens_per_s"] / report["llama_cpp"][f"{phase}_tokens_per_s"]
+                   for phase in ("prefill", "decode")}
+        for schedule, figures in report["webllm"].items()
     }
 
     print(json.dumps(report, indent=2))
