@@ -189,3 +189,17 @@ def test_cli_imports_no_compiler_dependencies() -> None:
     code = "import sys, webapp.cli; print(sorted(m for m in ('tvm', 'numpy', 'tokenizers') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_no_gpu_library_writes_the_one_library_for_every_adapter(tmp_path: Path) -> None:
+    checkpoint = write_tiny_checkpoint(tmp_path / "checkpoint")
+    models = tmp_path / "models"
+
+    result = CliRunner().invoke(main, ["compile", str(checkpoint), "-q", "q0f32", "-o", str(models / "tiny"),
+                                       "--no-gpu-library"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith(f"library {models / 'libs' / 'tiny.wasm'}")
+    assert sorted(path.name for path in (models / "libs").iterdir()) == ["tiny.wasm"]
+    meta = json.loads((models / "tiny" / "hearth-model.json").read_text())
+    assert meta["model_lib"] == "tiny.wasm" and "gpu_model_lib" not in meta

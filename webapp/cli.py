@@ -125,6 +125,7 @@ def compile_(source: Path, quantization: str | None, output: Path, lib_output: P
     from webapp.compile.mlc_llm_backend import MLC_LLM_DEFAULT_QUANTIZATION, compile_with_mlc_llm
     from webapp.compile.output import destinations
     from webapp.compile.pipeline import compile_model, default_quantization
+    from webapp.compile.schedule_sets import GPU, library_path
 
     options = {"gpu_library": gpu_library} if backend == "tvm" else {}  # mlc-llm builds its own one library
     run = compile_with_mlc_llm if backend == "mlc-llm" else compile_model
@@ -141,7 +142,9 @@ def compile_(source: Path, quantization: str | None, output: Path, lib_output: P
     except CompileError as exc:
         raise click.ClickException(" ".join(str(exc).split("\n")[:1])) from exc
     model_dir, lib_path = destinations(output, lib_output)
-    click.echo(f"Compiled {model_dir.name} with {backend}: weights in {model_dir}, library {lib_path}")
+    libraries = f"libraries {lib_path} and {library_path(lib_path, GPU)}" if options.get("gpu_library") \
+        else f"library {lib_path}"
+    click.echo(f"Compiled {model_dir.name} with {backend}: weights in {model_dir}, {libraries}")
 
 
 @main.command("install-default")
