@@ -2,7 +2,7 @@
 
 Layout written for `output = MODELS_DIR/<id>`:
     MODELS_DIR/<id>/            mlc-chat-config.json, tensor-cache.json, params_shard_*.bin,
-                                tokenizer.json, hearth-model.json {"display_name", "model_lib"}
+                                tokenizer.json, hearth-model.json {"display_name", "model_lib", "gpu_model_lib"}
     MODELS_DIR/libs/<id>.wasm   the model library for every adapter (or wherever lib_output says)
     MODELS_DIR/libs/<id>-gpu.wasm  the same model scheduled for real GPUs, beside it (webapp.compile.schedule_sets)
 Everything is checked before the slow steps start; webapp.compile.output stages and renames.
