@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.chatapp import archive, conversation, conversation_item, import_archive, open_settings, saved_records
 from tests.browser.conftest import RECORD_UPDATES, guarded_context, open_chat
@@ -94,6 +94,17 @@ def wait_reply(page: Page) -> None:
     expect(page.locator("#send")).to_be_enabled(timeout=REPLY_TIMEOUT_MS)
 
 
+def click_and_wait_reply(page: Page, button: Locator) -> None:
+    """Click a button that asks for a reply, and return once that reply has ended. The page saves the
+    conversation before it asks the engine, so the reply before stays on screen, finished, for a moment:
+    waiting on the screen alone could return before anything was asked."""
+    asked = page.evaluate("window.sent.filter((request) => !request.background).length")
+    button.click()
+    page.wait_for_function("(asked) => window.sent.filter((request) => !request.background).length > asked",
+                           arg=asked, timeout=REPLY_TIMEOUT_MS)
+    wait_reply(page)
+
+
 def replies(page: Page):  # type: ignore[no-untyped-def]
     return page.locator("#transcript .message[data-role=assistant]")
 
@@ -129,8 +140,7 @@ def test_a_reply_streams_is_saved_with_its_model_and_stats_and_gets_a_title(app:
 
 def test_regenerate_keeps_the_earlier_reply_as_a_version(app: Page) -> None:
     first = replies(app).last.locator(".message-body").inner_text()
-    replies(app).last.locator("button[data-action=regenerate]").click()
-    wait_reply(app)
+    click_and_wait_reply(app, replies(app).last.locator("button[data-action=regenerate]"))
     expect(replies(app)).to_have_count(1)
     expect(app.locator(".version-count")).to_have_text("2/2")
     second = replies(app).last.locator(".message-body").inner_text()
@@ -147,8 +157,7 @@ def test_editing_a_question_sends_it_again_and_keeps_the_old_branch(app: Page) -
     question = app.locator("#transcript .message[data-role=user]").last
     question.locator("button[data-action=edit]").click()
     app.fill("#transcript .edit-box textarea", "Tell me about the fire instead.")
-    app.click("#transcript button[data-action=edit-send]")
-    wait_reply(app)
+    click_and_wait_reply(app, app.locator("#transcript button[data-action=edit-send]"))
     sent = [request for request in app.evaluate("window.sent") if not request["background"]]
     assert sent[-1]["messages"] == [{"role": "user", "content": "Tell me about the fire instead."}]
     user = app.locator("#transcript .message[data-role=user]").last
@@ -164,8 +173,7 @@ def test_editing_a_question_sends_it_again_and_keeps_the_old_branch(app: Page) -
 def test_a_reply_cut_at_max_tokens_can_be_continued(app: Page) -> None:
     app.evaluate("() => { window.sent = []; }")
     before = replies(app).last.locator(".message-body").inner_text()
-    replies(app).last.locator("button[data-action=continue]").click()
-    wait_reply(app)
+    click_and_wait_reply(app, replies(app).last.locator("button[data-action=continue]"))
     after = replies(app).last.locator(".message-body").inner_text()
     assert after.startswith(before.rstrip()) and len(after) > len(before)
     sent = [request for request in app.evaluate("window.sent") if not request["background"]][-1]["messages"]
