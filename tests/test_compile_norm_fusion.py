@@ -7,12 +7,12 @@ SwiftShader, test_compile_llamacpp.py on the CPU target).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from tests.compiled import compiled_models_dir, model_id
+from tests.support.wgsl import wgsl_kernels
 from tests.tinycheckpoint import FAMILIES, write_tiny_checkpoint
 from webapp.compile.norm_fusion import KERNEL_NAME
 
@@ -61,18 +61,11 @@ def test_pre_norm_blocks_keep_the_residual_add_in_the_matmul(family: str, tmp_pa
     assert _fused_calls(family, tmp_path) == 0
 
 
-def _wgsl_kernels(library: bytes) -> dict[str, str]:
-    # The WGSL of each kernel is stored in the library after a "// Function: <name>" line.
-    text = library.decode("latin-1")
-    parts = re.split(r"// Function: (\w+)\n", text)
-    return {name: body for name, body in zip(parts[1::2], parts[2::2], strict=False)}
-
-
 def test_both_gemma_libraries_hold_the_fused_kernel_and_the_fallback_one_has_no_barrier() -> None:
     models, _ = compiled_models_dir(QUANTIZATION, "gemma2")
     libraries = {path.name: path.read_bytes() for path in (models / "libs").glob(f"{model_id(QUANTIZATION, 'gemma2')}*.wasm")}
     assert len(libraries) == 2  # the fallback set's and the GPU set's
-    kernels = {name: _wgsl_kernels(library) for name, library in libraries.items()}
+    kernels = {name: wgsl_kernels(library) for name, library in libraries.items()}
     for name, found in kernels.items():
         fused = [kernel for kernel in found if kernel.startswith(KERNEL_NAME)]
         assert fused, name

@@ -6,20 +6,14 @@ barrier costs a switch of all of them. Exactness is the browser test's job (test
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from tests.support.wgsl import wgsl_kernels
 from tests.tinycheckpoint import write_tiny_checkpoint
 
 pytestmark = pytest.mark.compiler
-
-
-def _kernels(source: str) -> dict[str, str]:
-    # TVM prints each kernel as its own WGSL program after a "// Function: <name>" line.
-    parts = re.split(r"^// Function: (\w+)$", source, flags=re.MULTILINE)
-    return {name: body for name, body in zip(parts[1::2], parts[2::2], strict=True) if "@compute" in body}
 
 
 @pytest.mark.parametrize("quantization", ["q0f32", "q4f32_1", "q4f32_gguf"])
@@ -40,7 +34,7 @@ def test_decode_matmuls_and_argsort_have_no_barriers(quantization: str, tmp_path
     # Only decode and argsort_probs (and what they call) are kept: every matmul left is a decode GEMV.
     with target, tvm.transform.PassContext(config={"tirx.disable_cse_tir": True}):
         executable = relax.build(mod, target=target, relax_pipeline=pipeline(target, meta, ("decode", "argsort_probs")))
-    kernels = _kernels(webgpu_source(executable))
+    kernels = wgsl_kernels(webgpu_source(executable))
     checked = [name for name in kernels if "matmul" in name or "argsort" in name]
     assert any("argsort" in name for name in checked)
     assert sum("matmul" in name for name in checked) >= 4  # qkv, o, gate/up, down (and the head)

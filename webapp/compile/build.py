@@ -17,6 +17,7 @@ from webapp.compile.norm_fusion import FuseNormAddNorm
 from webapp.compile.precise_math import use_precise_sin_cos
 from webapp.compile.schedule_sets import FALLBACK, ScheduleSet, building, current
 from webapp.compile.scheme import Param, Quantization
+from webapp.compile.unused_attention import DropUnusedAttention
 
 # The functions WebLLM calls; everything else in the module is reachable from them.
 ENTRY_FUNCTIONS = ("embed", "prefill", "decode", "create_tir_paged_kv_cache", *ABI_FUNCTIONS)
@@ -118,6 +119,7 @@ def pipeline(
     """The Relax pipeline: fuse, lower to TIR, schedule with dlight, plan memory, lower to VM code."""
     gpu = target.kind.name != "llvm"
     passes = [
+        DropUnusedAttention(),  # the cache's sliding-window and tree-mask kernels, when never called
         relax.transform.DeadCodeElimination(list(entry_functions)),
         # x @ permute(w) -> one NT matmul kernel; the dequantize producer then fuses into it.
         relax.transform.FuseTransposeMatmul(),
