@@ -60,8 +60,11 @@ def _cached(key: str, build: Callable[[Path], None]) -> Path:
     return entry
 
 
-def compiled_models_dir(quantization: str, family: str = "llama") -> tuple[Path, dict[str, float]]:
-    """A models directory holding a family's compiled tiny model; (path, timings of the compile, {} when cached)."""
+def compiled_models_dir(
+    quantization: str, family: str = "llama", prefill_chunk_size: int | None = None
+) -> tuple[Path, dict[str, float]]:
+    """A models directory holding a family's compiled tiny model; (path, timings of the compile, {} when cached).
+    prefill_chunk_size: a build whose prompts prefill in chunks of that many tokens."""
     from webapp.compile.pipeline import compile_model
 
     timings: dict[str, float] = {}
@@ -70,10 +73,12 @@ def compiled_models_dir(quantization: str, family: str = "llama") -> tuple[Path,
 
         def build(staging: Path) -> None:
             start = time.monotonic()
-            result = compile_model(checkpoint, quantization, staging / "models" / model_id(quantization, family))
+            result = compile_model(checkpoint, quantization, staging / "models" / model_id(quantization, family),
+                                   prefill_chunk_size=prefill_chunk_size)
             timings.update(result.timings, total=time.monotonic() - start)
 
-        entry = _cached(_input_hash(checkpoint, f"q={quantization}"), build)
+        chunk = f" chunk={prefill_chunk_size}" if prefill_chunk_size else ""  # the default builds keep their key
+        entry = _cached(_input_hash(checkpoint, f"q={quantization}{chunk}"), build)
     return entry / "models", timings
 
 

@@ -34,19 +34,15 @@ STEPS = 16
 # largest logit; 3e-4 before precise_math replaced WGSL's approximate sin/cos).
 LOGIT_TOLERANCE = 1e-4  # relative to the largest |logit| of the step
 CHAT = [{"role": "user", "content": "What is the hearth?"}]
+CHUNK = 4  # prefill chunk of the chunked build (tokens)
+QUANTIZATION_CHUNKED = "q4f32_1"
 
 
-@pytest.fixture(scope="module", params=[(q, schedule) for q in ("q0f32", "q4f32_1") for schedule in ("fallback", "gpu")],
-                ids=lambda param: "-".join(param))
-def webllm_run(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, browser: Browser
-) -> tuple[Path, list[dict]]:
-    """Serve the compiled model with the real app; WebLLM runs one of its two libraries (schedule
-    sets) and answers every prompt, then the chat."""
-    quantization, schedule = request.param
-    models, _ = compiled_models_dir(quantization)
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), models_dir_override=models)
-    requests = [{"prompt": prompt} for prompt in PROMPTS] + [{"messages": CHAT}]
+def run_webllm(browser: Browser, data: Path, models: Path, quantization: str, schedule: str,
+               requests: list[dict]) -> list[dict]:
+    """Serve a models directory with the real app; WebLLM loads the tiny model with one of its two
+    libraries (schedule sets) and answers the requests, recording what it sampled."""
+    settings = Settings(data_dir=data, models_dir_override=models)
     with LiveServer(settings) as server, open_page(browser) as page:
         # Any page of the app: the probe then runs under its real headers (CSP, COEP).
         page.goto(f"{server.url}/library")
@@ -57,7 +53,20 @@ def webllm_run(
         )
         errors = [line for line in page.hearth_console if line.startswith(("error: Error", "pageerror"))]
     assert not errors
-    return models / model_id(quantization), results
+    return results
+
+
+@pytest.fixture(scope="module", params=[(q, schedule) for q in ("q0f32", "q4f32_1") for schedule in ("fallback", "gpu")],
+                ids=lambda param: "-".join(param))
+def webllm_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, browser: Browser
+) -> tuple[Path, list[dict]]:
+    """Every prompt, then the chat, with one quantization and one library."""
+    quantization, schedule = request.param
+    models, _ = compiled_models_dir(quantization)
+    requests = [{"prompt": prompt} for prompt in PROMPTS] + [{"messages": CHAT}]
+    return models / model_id(quantization), run_webllm(
+        browser, tmp_path_factory.mktemp("data"), models, quantization, schedule, requests)
 
 
 @pytest.mark.parametrize("index", range(len(PROMPTS)))
@@ -80,3 +89,20 @@ def test_webllm_chat_uses_the_compiled_chat_template(webllm_run: tuple[Path, lis
     prompt_ids = chat_prompt_ids(model_dir, CHAT[0]["content"])
     assert tokenizer.decode(prompt_ids, skip_special_tokens=False).startswith("<|im_start|>system\n")
     check_greedy(model_dir, prompt_ids, results[-1], STEPS, LOGIT_TOLERANCE)
+
+
+@pytest.mark.parametrize("schedule", ["fallback", "gpu"])
+def test_a_prompt_prefilled_in_chunks_attends_to_the_keys_already_cached(
+    schedule: str, tmp_path: Path, browser: Browser
+) -> None:
+    """A build whose prompts prefill CHUNK tokens at a time: each chunk after the first attends to the
+    cached keys (the paged prefill kernel, as a chat's next turn does) and to its own tokens, and
+    the two partial results merge. The tokens still equal the reference's."""
+    from tokenizers import Tokenizer
+
+    models, _ = compiled_models_dir(QUANTIZATION_CHUNKED, prefill_chunk_size=CHUNK)
+    model_dir = models / model_id(QUANTIZATION_CHUNKED)
+    prompt_ids = Tokenizer.from_file(str(model_dir / "tokenizer.json")).encode(PROMPTS[-1]).ids
+    assert len(prompt_ids) > 3 * CHUNK  # several chunks over cached keys
+    (result,) = run_webllm(browser, tmp_path, models, QUANTIZATION_CHUNKED, schedule, [{"prompt": PROMPTS[-1]}])
+    check_greedy(model_dir, prompt_ids, result, STEPS, LOGIT_TOLERANCE)

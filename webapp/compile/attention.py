@@ -1,11 +1,12 @@
 """Hearth's own attention kernels for the paged KV cache, without workgroup memory or barriers.
 
 The paged KV cache takes its attention kernels as functions of the model library. TVM's kernels
-for a prompt's self-attention (batch_prefill_ragged_kv) and for decoding (batch_decode_paged_kv)
-stage queries, keys and values through workgroup memory with barriers between steps: on
-SwiftShader, where the invocations of a workgroup are fibers and each barrier switches all of them,
+for a prompt's self-attention (batch_prefill_ragged_kv), for a prompt over cached keys
+(batch_prefill_paged_kv: a chat's next turn, a long prompt's next chunk) and for decoding
+(batch_decode_paged_kv) stage queries, keys and values through workgroup memory with barriers
+between steps: on SwiftShader, where the invocations of a workgroup are fibers and each barrier switches all of them,
 they took 29% of the built-in model's prefill (42 tokens) and 20% of each decoded token, for under
-1% of the arithmetic.
+1% of the arithmetic; and compiling TVM's paged prefill took 1.6 s of a cached page load.
 
 These give each (token, head) pair one thread that walks its visible keys once with an online
 softmax, keeping its query and output row in registers. They compute what TVM's do (same
@@ -17,6 +18,7 @@ keeps TVM's, which it rewrites for soft-capping and its window (gemma/softcap.py
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import tvm
 from tvm import relax
@@ -27,11 +29,63 @@ from webapp.compile.cache_kernels import attention_kernels
 
 # The global symbols of TVM's kernels that Hearth's replace.
 RAGGED_PREFILL = "batch_prefill_ragged_kv"
+PAGED_PREFILL = "batch_prefill_paged_kv"
 DECODE = "batch_decode_paged_kv"
 # Slots per KV-cache page: TVM's kernels are built for 16, the size WebLLM's engine asks for.
 PAGE_SIZE = 16
 THREADS = 64
 LOG2_E = math.log2(math.e)
+
+
+# What every kernel here does for its (query row, head): the online softmax's state in registers
+# (query pre-scaled into base 2; running = max, sum, score), and the output row and log2-domain lse.
+@T.macro(hygienic=False)
+def _start(q, row, head):
+    for i in T.unroll(head_dim):
+        query[i] = T.Cast("float32", q[row, head, i]) * sm_scale * T.float32(LOG2_E)
+        acc[i] = T.float32(0)
+    running[0] = T.float32(-5e4)
+    running[1] = T.float32(0)
+
+
+@T.macro(hygienic=False)
+def _finish(output, lse, row, head):
+    for i in T.unroll(head_dim):
+        output[row, head, i] = T.Cast(dtype, acc[i] / T.max(running[1], T.float32(1e-30)))
+    lse[row, head] = running[0] + T.log2(T.max(running[1], T.float32(1e-30)))
+
+
+@T.macro(hygienic=False)
+def _find_sequence(q_indptr, batch_size, row):
+    # The sequence query token `row` belongs to: the last whose first token is <= row.
+    batch[0] = 0
+    for b in T.serial(batch_size):
+        if q_indptr[b] <= row:
+            batch[0] = b
+
+
+def _visible(causal: Any, keys: Any, queries: Any, index: Any) -> Any:
+    """How many keys query `index` of `queries` (the sequence's last tokens) sees: causal, up to its own position."""
+    return T.if_then_else(causal > 0, T.max(T.min(keys - queries + index + 1, keys), 0), keys)
+
+
+@T.macro(hygienic=False)
+def _attend_pages(pages, page_values, first_page, kv_head, count):
+    """Attend over the first `count` slots of a sequence's pages, in order."""
+    for j in T.serial(count):
+        page: T.let[T.int32] = page_values[first_page + j // PAGE_SIZE]
+        offset: T.let[T.int32] = j % PAGE_SIZE
+        running[2] = T.float32(0)
+        for i in T.unroll(head_dim):
+            running[2] = running[2] + query[i] * T.Cast("float32", pages[page, 0, kv_head, offset, i])
+        # Online softmax in base 2: rescale what was summed when the max grows.
+        maximum: T.let[T.float32] = T.max(running[0], running[2])
+        rescale: T.let[T.float32] = T.exp2(running[0] - maximum)
+        weight: T.let[T.float32] = T.exp2(running[2] - maximum)
+        running[1] = running[1] * rescale + weight
+        for i in T.unroll(head_dim):
+            acc[i] = acc[i] * rescale + weight * T.Cast("float32", pages[page, 1, kv_head, offset, i])
+        running[0] = maximum
 
 
 def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> tvm.tirx.PrimFunc:
@@ -88,22 +142,13 @@ def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str)
                     head: T.let[T.int32] = pair % num_heads
                     kv_head: T.let[T.int32] = head // group
                     if row < qo_len:
-                        # The sequence this token belongs to: the last whose first token is <= row.
-                        batch[0] = 0
-                        for b in T.serial(batch_size):
-                            if q_indptr[b] <= row:
-                                batch[0] = b
+                        _find_sequence(q_indptr, batch_size, row)
                         q_start: T.let[T.int32] = q_indptr[batch[0]]
                         q_count: T.let[T.int32] = q_indptr[batch[0] + 1] - q_start
                         kv_start: T.let[T.int32] = kv_indptr[batch[0]]
                         kv_count: T.let[T.int32] = kv_indptr[batch[0] + 1] - kv_start
-                        # Causal: query i of n sees the keys up to its own position among kv_count.
-                        visible: T.let[T.int32] = T.if_then_else(causal > 0, T.min(kv_count - q_count + (row - q_start) + 1, kv_count), kv_count)
-                        for i in T.unroll(head_dim):
-                            query[i] = T.Cast("float32", q[row, head, i]) * sm_scale * T.float32(LOG2_E)
-                            acc[i] = T.float32(0)
-                        running[0] = T.float32(-5e4)
-                        running[1] = T.float32(0)
+                        visible: T.let[T.int32] = _visible(causal, kv_count, q_count, row - q_start)
+                        _start(q, row, head)
                         for j in T.serial(visible):
                             running[2] = T.float32(0)
                             for i in T.unroll(head_dim):
@@ -116,9 +161,7 @@ def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str)
                             for i in T.unroll(head_dim):
                                 acc[i] = acc[i] * rescale + weight * T.Cast("float32", v[kv_start + j, kv_head, i])
                             running[0] = maximum
-                        for i in T.unroll(head_dim):
-                            output[row, head, i] = T.Cast(dtype, acc[i] / T.max(running[1], T.float32(1e-30)))
-                        lse[row, head] = running[0] + T.log2(T.max(running[1], T.float32(1e-30)))
+                        _finish(output, lse, row, head)
 
     return batch_prefill_ragged_kv
 
@@ -184,39 +227,102 @@ def paged_decode(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -
                         # Slots in use: the whole pages and the last one's.
                         used: T.let[T.int32] = T.if_then_else(
                             page_count > 0, (page_count - 1) * PAGE_SIZE + last_page_len[seq], 0)
-                        for i in T.unroll(head_dim):
-                            query[i] = T.Cast("float32", q[seq, head, i]) * sm_scale * T.float32(LOG2_E)
-                            acc[i] = T.float32(0)
-                        running[0] = T.float32(-5e4)
-                        running[1] = T.float32(0)
-                        for j in T.serial(used):
-                            page: T.let[T.int32] = page_values[first_page + j // PAGE_SIZE]
-                            offset: T.let[T.int32] = j % PAGE_SIZE
-                            running[2] = T.float32(0)
-                            for i in T.unroll(head_dim):
-                                running[2] = running[2] + query[i] * T.Cast("float32", pages[page, 0, kv_head, offset, i])
-                            maximum: T.let[T.float32] = T.max(running[0], running[2])
-                            rescale: T.let[T.float32] = T.exp2(running[0] - maximum)
-                            weight: T.let[T.float32] = T.exp2(running[2] - maximum)
-                            running[1] = running[1] * rescale + weight
-                            for i in T.unroll(head_dim):
-                                acc[i] = acc[i] * rescale + weight * T.Cast("float32", pages[page, 1, kv_head, offset, i])
-                            running[0] = maximum
-                        for i in T.unroll(head_dim):
-                            output[seq, head, i] = T.Cast(dtype, acc[i] / T.max(running[1], T.float32(1e-30)))
-                        lse[seq, head] = running[0] + T.log2(T.max(running[1], T.float32(1e-30)))
+                        _start(q, seq, head)
+                        _attend_pages(pages, page_values, first_page, kv_head, used)
+                        _finish(output, lse, seq, head)
 
     return batch_decode_paged_kv
 
 
+def paged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> tvm.tirx.PrimFunc:
+    """batch_prefill_paged_kv with TVM's signature: one thread per (query token, head) over its
+    sequence's cached pages, causal or not.
+
+    The cache calls it when a sequence already holds keys (a chat's next turn, a prompt's next chunk):
+    the new tokens attend to the cached ones here, to each other in the ragged kernel, and the two
+    partial results merge by their lse. Without a sliding window, as paged_decode.
+    """
+    group = num_heads // num_kv_heads
+
+    @T.prim_func(s_tir=True)
+    def batch_prefill_paged_kv(  # pylint: disable=too-many-arguments,too-many-locals
+        var_q: T.handle,  # [total_len, h_q, d]
+        var_q_indptr: T.handle,  # [b + 1]
+        var_pages: T.handle,  # [pages, 2 (k, v), h_kv, PAGE_SIZE, d]
+        var_page_indptr: T.handle,  # [b + 1]
+        var_page_values: T.handle,  # [nnz_pages]
+        var_length_info: T.handle,  # [b]: slots used in each sequence's last page
+        var_k_rope_pos_offset: T.handle,  # [b], unused: k comes rotated
+        var_q_rope_position: T.handle,  # [total_len], unused
+        var_output: T.handle,  # [total_len, h_q, d]
+        var_lse: T.handle,  # [total_len, h_q]
+        causal: T.int32,
+        rotary_mode: T.int32,
+        rope_scale: T.float32,
+        rope_theta: T.float32,
+        sm_scale: T.float32,
+    ):
+        T.func_attr({"tirx.is_scheduled": True})
+        batch_size = T.int32()
+        total_len = T.int32()
+        nnz_pages = T.int32()
+        max_num_pages = T.int32()
+        q_indptr_elem_offset = T.int32()
+        page_indptr_elem_offset = T.int32()
+        page_values_elem_offset = T.int32()
+        k_rope_pos_offset_elem_offset = T.int32()
+        q_rope_position_elem_offset = T.int32()
+        length_info_elem_offset = T.int32()
+        q = T.match_buffer(var_q, (total_len, num_heads, head_dim), dtype)
+        q_indptr = T.match_buffer(var_q_indptr, (batch_size + 1,), "int32", elem_offset=q_indptr_elem_offset)
+        pages = T.match_buffer(var_pages, (max_num_pages, 2, num_kv_heads, PAGE_SIZE, head_dim), dtype)
+        page_indptr = T.match_buffer(var_page_indptr, (batch_size + 1,), "int32", elem_offset=page_indptr_elem_offset)
+        page_values = T.match_buffer(var_page_values, (nnz_pages,), "int32", elem_offset=page_values_elem_offset)
+        last_page_len = T.match_buffer(var_length_info, (batch_size,), "int32", elem_offset=length_info_elem_offset)
+        T.match_buffer(var_k_rope_pos_offset, (batch_size,), "int32", elem_offset=k_rope_pos_offset_elem_offset)
+        T.match_buffer(var_q_rope_position, (total_len,), "int32", elem_offset=q_rope_position_elem_offset)
+        output = T.match_buffer(var_output, (total_len, num_heads, head_dim), dtype)
+        lse = T.match_buffer(var_lse, (total_len, num_heads), "float32")
+
+        for bx in T.thread_binding((total_len * num_heads + THREADS - 1) // THREADS, thread="blockIdx.x"):
+            for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
+                with T.sblock("attention"):
+                    T.reads()
+                    T.writes()
+                    query = T.sblock_alloc_buffer((head_dim,), "float32", scope="local")
+                    acc = T.sblock_alloc_buffer((head_dim,), "float32", scope="local")
+                    batch = T.sblock_alloc_buffer((1,), "int32", scope="local")
+                    running = T.sblock_alloc_buffer((3,), "float32", scope="local")  # max, sum, score
+                    pair: T.let[T.int32] = bx * THREADS + tx
+                    row: T.let[T.int32] = pair // num_heads
+                    head: T.let[T.int32] = pair % num_heads
+                    kv_head: T.let[T.int32] = head // group
+                    if row < total_len:
+                        _find_sequence(q_indptr, batch_size, row)
+                        q_start: T.let[T.int32] = q_indptr[batch[0]]
+                        q_count: T.let[T.int32] = q_indptr[batch[0] + 1] - q_start
+                        first_page: T.let[T.int32] = page_indptr[batch[0]]
+                        page_count: T.let[T.int32] = page_indptr[batch[0] + 1] - first_page
+                        used: T.let[T.int32] = T.if_then_else(
+                            page_count > 0, (page_count - 1) * PAGE_SIZE + last_page_len[batch[0]], 0)
+                        visible: T.let[T.int32] = _visible(causal, used, q_count, row - q_start)
+                        _start(q, row, head)
+                        _attend_pages(pages, page_values, first_page, kv_head, visible)
+                        _finish(output, lse, row, head)
+
+    return batch_prefill_paged_kv
+
+
 def use_own_attention(cache: PagedKVCache, num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> int:
-    """Replace TVM's ragged prefill and paged decode kernels of a just-created cache with Hearth's; how many.
+    """Replace TVM's ragged and paged prefill and paged decode kernels of a just-created cache with
+    Hearth's; how many.
 
     For caches that rotate q and k before attention (RopeMode NORMAL or NONE): INLINE rotates inside
     the kernels, which these do not do.
     """
     ours = {
         RAGGED_PREFILL: lambda: ragged_prefill(num_kv_heads, num_heads, head_dim, dtype),
+        PAGED_PREFILL: lambda: paged_prefill(num_kv_heads, num_heads, head_dim, dtype),
         DECODE: lambda: paged_decode(num_kv_heads, num_heads, head_dim, dtype),
     }
     builder = relax.BlockBuilder.current()
