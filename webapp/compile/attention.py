@@ -11,7 +11,7 @@ These give each (token, head) pair one thread that walks its visible keys once w
 softmax, keeping its query and output row in registers. They compute what TVM's do (same
 arguments, same log2-domain `lse` for merging partial attentions), for caches that rotate q and k
 before attention. Llama's family uses them on GPU targets (llama/model.py, adapt_kv_cache); Gemma
-keeps TVM's, which it rewrites for soft-capping and its window (gemma/softcap.py, gemma/window.py).
+keeps TVM's, which it rewrites for soft-capping and its window (gemma/softcap.py, window.py).
 """
 
 from __future__ import annotations

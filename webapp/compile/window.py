@@ -1,4 +1,4 @@
-"""The sliding window of Gemma's local layers, kept by the paged KV cache's windowed kernels themselves.
+"""A sliding window, kept by the paged KV cache's windowed kernels themselves (Gemma's local layers).
 
 Why not the cache's own per-layer window: TVM 0.27's runtime builds two page tables per step, the
 whole sequence's for full-attention layers and the window's for "mha_sliding" ones, and copies both
@@ -70,7 +70,7 @@ def clip_to_window(func: tirx.PrimFunc, window: int) -> tirx.PrimFunc:
     body = tvm_ffi.structural_map(func.body, [(TensorLoad, clip)])
     if not clipped:
         raise CompileError(
-            f"keeping Gemma's sliding window: TVM's kernel {func.attrs['global_symbol']} never reads its window "
+            f"keeping the sliding window: TVM's kernel {func.attrs['global_symbol']} never reads its window "
             f"offset (window.py follows TVM 0.27's kernels); use --backend mlc-llm"
         )
     return func.with_body(body)
@@ -85,7 +85,7 @@ def _windowed_prefill(config: Any, dtype: str, target: tvm.target.Target) -> tir
 
 
 def window_kernels(cache: PagedKVCache, config: Any, dtype: str) -> int:
-    """Make the cache's windowed kernels keep Gemma's window (see the module docstring); returns how many."""
+    """Make the cache's windowed kernels keep config.sliding_window (see the module docstring); returns how many."""
     builder = relax.BlockBuilder.current()
     target = tvm.target.Target.current(allow_none=False)
     windowed = [(gvar, func) for gvar, func in attention_kernels(cache) if _is_windowed(func)]
