@@ -126,8 +126,9 @@ def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str)
 def paged_decode(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> tvm.tirx.PrimFunc:
     """batch_decode_paged_kv with TVM's signature: one thread per (sequence, head) over its cached pages.
 
-    Without a sliding window (the windowed kernel is another function, which Llama's family never
-    calls: its attention kind is "mha" on every layer).
+    Without a sliding window: the windowed kernel is another function, which the runtime calls for
+    "mha_sliding" layers only; Llama's family has them only with a window (Mistral's), and keeps
+    TVM's windowed kernel then (llama/model.py).
     """
     group = num_heads // num_kv_heads
 
