@@ -1,4 +1,4 @@
-"""A sliding window, kept by the paged KV cache's windowed kernels themselves (Gemma's local layers).
+"""A sliding window, kept by the paged KV cache's windowed kernels themselves (Gemma's local layers, Mistral's).
 
 Why not the cache's own per-layer window: TVM 0.27's runtime builds two page tables per step, the
 whole sequence's for full-attention layers and the window's for "mha_sliding" ones, and copies both
