@@ -177,15 +177,18 @@ class LlamaForCausalLM(nn.Module):
 
         Llama's: on GPU targets, in the fallback schedule set, Hearth's barrier-free kernels for a
         prompt's self-attention and for decoding (webapp/compile/attention.py) in place of TVM's.
-        With a sliding window, the windowed kernels keep it (webapp/compile/window.py); they stay
-        TVM's, and Hearth's decoding kernel goes unused. Its self-attention kernel still serves each
-        prefill chunk, which fits in the window (llama/config.py), so no key of it falls outside.
+        With a sliding window, the windowed kernels keep it (webapp/compile/window.py): Hearth's
+        windowed decoding kernel, and TVM's for a prompt over cached pages. The self-attention
+        kernel serves each prefill chunk, which fits in the window (llama/config.py), so no key of
+        it falls outside.
         """
         config = self.config
+        windowed = config.sliding_window is not None
         gpu = tvm.target.Target.current(allow_none=False).kind.name != "llvm"
         if gpu and schedule_sets.current().own_attention:
-            use_own_attention(cache, config.num_key_value_heads, config.num_attention_heads, config.head_dim, self.dtype)
-        if config.sliding_window is not None:
+            heads = (config.num_key_value_heads, config.num_attention_heads, config.head_dim)
+            use_own_attention(cache, *heads, self.dtype, windowed=windowed)
+        if windowed:
             window_kernels(cache, config, self.dtype)
 
     def kv_cache_layout(self) -> dict[str, Any]:
