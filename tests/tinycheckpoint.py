@@ -37,8 +37,9 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "qwen2": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"},
     # Qwen3's heads are wider than hidden_size / heads, as in the published ones (head_dim 128).
     "qwen3": {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "head_dim": 32},
-    # The context window stays within the sliding window (see llama/config.py).
-    "mistral": {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 64},
+    # A sliding window of 16 in a context of 512, which prompts and decoding cross (prefill chunks at the
+    # window, so prompts take several).
+    "mistral": {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 16},
     # Phi-4-mini's shape: fused q/k/v and gate/up, rotary embedding over 3/4 of each head.
     "phi3": {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "partial_rotary_factor": 0.75},
     # Gemma: tied embeddings, llama.cpp's attention scale (query_pre_attn_scalar = head_dim), a sliding

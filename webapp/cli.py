@@ -104,7 +104,8 @@ def _bind(host: str, port: int) -> socket.socket:
                    "chatml, llama-3, gemma or LM (plain text).")
 @click.option("--context-window", type=click.IntRange(1),
               help="KV-cache length WebLLM allocates [default: min(4096, max_position_embeddings)].")
-@click.option("--prefill-chunk", type=click.IntRange(1), help="Most prompt tokens per prefill call [default: 1024].")
+@click.option("--prefill-chunk", type=click.IntRange(1),
+              help="Most prompt tokens per prefill call [default: 1024; capped at a model's sliding window].")
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @click.option("--gpu-library/--no-gpu-library", default=True, show_default=True,
               help="Also build <name>-gpu.wasm, scheduled for real GPUs (the page picks by its adapter); "

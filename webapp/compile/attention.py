@@ -11,8 +11,9 @@ they took 29% of the built-in model's prefill (42 tokens) and 20% of each decode
 These give each (token, head) pair one thread that walks its visible keys once with an online
 softmax, keeping its query and output row in registers. They compute what TVM's do (same
 arguments, same log2-domain `lse` for merging partial attentions), for caches that rotate q and k
-before attention. Llama's family uses them on GPU targets (llama/model.py, adapt_kv_cache); Gemma
-keeps TVM's, which it rewrites for soft-capping and its window (gemma/softcap.py, gemma/window.py).
+before attention. Llama's family uses them on GPU targets (llama/model.py, adapt_kv_cache), and
+the windowed decoding kernel too where the model has a sliding window (Mistral's); Gemma keeps
+TVM's, which it rewrites for soft-capping and its window (gemma/softcap.py, window.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import tvm
 from tvm import relax
+from tvm.relax.frontend.nn.llm._kernel_common import _declare_length_info, _get_kv_chunk_len, _get_seq_offset
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 from tvm.script import tirx as T
 
@@ -31,6 +33,7 @@ from webapp.compile.cache_kernels import attention_kernels
 RAGGED_PREFILL = "batch_prefill_ragged_kv"
 PAGED_PREFILL = "batch_prefill_paged_kv"
 DECODE = "batch_decode_paged_kv"
+DECODE_WINDOWED = "batch_decode_paged_kv_sliding_window"
 # Slots per KV-cache page: TVM's kernels are built for 16, the size WebLLM's engine asks for.
 PAGE_SIZE = 16
 THREADS = 64
@@ -70,11 +73,13 @@ def _visible(causal: Any, keys: Any, queries: Any, index: Any) -> Any:
 
 
 @T.macro(hygienic=False)
-def _attend_pages(pages, page_values, first_page, kv_head, count):
-    """Attend over the first `count` slots of a sequence's pages, in order."""
+def _attend_pages(pages, page_values, first_page, kv_head, count, seq, length_info, windowed):
+    """Attend over `count` slots of sequence `seq`'s pages, in order: its first ones, or with a sliding
+    window (length_info [3, b]) its attention sink's and then its window's."""
     for j in T.serial(count):
-        page: T.let[T.int32] = page_values[first_page + j // PAGE_SIZE]
-        offset: T.let[T.int32] = j % PAGE_SIZE
+        slot: T.let[T.int32] = _get_seq_offset(j, seq, length_info, windowed)
+        page: T.let[T.int32] = page_values[first_page + slot // PAGE_SIZE]
+        offset: T.let[T.int32] = slot % PAGE_SIZE
         running[2] = T.float32(0)
         for i in T.unroll(head_dim):
             running[2] = running[2] + query[i] * T.Cast("float32", pages[page, 0, kv_head, offset, i])
@@ -166,11 +171,14 @@ def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str)
     return batch_prefill_ragged_kv
 
 
-def paged_decode(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> tvm.tirx.PrimFunc:
+def paged_decode(
+    num_kv_heads: int, num_heads: int, head_dim: int, dtype: str, windowed: bool = False
+) -> tvm.tirx.PrimFunc:
     """batch_decode_paged_kv with TVM's signature: one thread per (sequence, head) over its cached pages.
 
-    Without a sliding window (the windowed kernel is another function, which Llama's family never
-    calls: its attention kind is "mha" on every layer).
+    `windowed`: batch_decode_paged_kv_sliding_window, the kernel the runtime calls for "mha_sliding"
+    layers, whose length info also has each sequence's window offset and attention sink, read as
+    TVM's kernel reads them (so window.py clips it the same way).
     """
     group = num_heads // num_kv_heads
 
@@ -180,7 +188,7 @@ def paged_decode(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -
         var_pages: T.handle,  # [pages, 2 (k, v), h_kv, PAGE_SIZE, d]
         var_page_indptr: T.handle,  # [b + 1]
         var_page_values: T.handle,  # [nnz_pages]
-        var_length_info: T.handle,  # [b]: slots used in each sequence's last page
+        var_length_info: T.handle,  # [b]: slots used in each sequence's last page; windowed [3, b] (see above)
         var_k_rope_pos_offset: T.handle,  # [b], unused: k comes rotated
         var_q_rope_position: T.handle,  # [b], unused
         var_output: T.handle,  # [b, h_q, d]
@@ -203,7 +211,7 @@ def paged_decode(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -
         pages = T.match_buffer(var_pages, (max_num_pages, 2, num_kv_heads, PAGE_SIZE, head_dim), dtype)
         page_indptr = T.match_buffer(var_page_indptr, (batch_size + 1,), "int32", elem_offset=page_indptr_elem_offset)
         page_values = T.match_buffer(var_page_values, (nnz_pages,), "int32", elem_offset=page_values_elem_offset)
-        last_page_len = T.match_buffer(var_length_info, (batch_size,), "int32", elem_offset=length_info_elem_offset)
+        length_info = _declare_length_info(var_length_info, batch_size, windowed, length_info_elem_offset)
         T.match_buffer(var_k_rope_pos_offset, (batch_size,), "int32", elem_offset=k_rope_pos_offset_elem_offset)
         T.match_buffer(var_q_rope_position, (batch_size,), "int32", elem_offset=q_rope_position_elem_offset)
         output = T.match_buffer(var_output, (batch_size, num_heads, head_dim), dtype)
@@ -224,11 +232,11 @@ def paged_decode(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -
                     if seq < batch_size:
                         first_page: T.let[T.int32] = page_indptr[seq]
                         page_count: T.let[T.int32] = page_indptr[seq + 1] - first_page
-                        # Slots in use: the whole pages and the last one's.
+                        # Slots in use: the whole pages and the last one's (less the window's offset).
                         used: T.let[T.int32] = T.if_then_else(
-                            page_count > 0, (page_count - 1) * PAGE_SIZE + last_page_len[seq], 0)
+                            page_count > 0, _get_kv_chunk_len(page_count, PAGE_SIZE, seq, length_info, windowed), 0)
                         _start(q, seq, head)
-                        _attend_pages(pages, page_values, first_page, kv_head, used)
+                        _attend_pages(pages, page_values, first_page, kv_head, used, seq, length_info, windowed)
                         _finish(output, lse, seq, head)
 
     return batch_decode_paged_kv
@@ -278,7 +286,7 @@ def paged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) 
         pages = T.match_buffer(var_pages, (max_num_pages, 2, num_kv_heads, PAGE_SIZE, head_dim), dtype)
         page_indptr = T.match_buffer(var_page_indptr, (batch_size + 1,), "int32", elem_offset=page_indptr_elem_offset)
         page_values = T.match_buffer(var_page_values, (nnz_pages,), "int32", elem_offset=page_values_elem_offset)
-        last_page_len = T.match_buffer(var_length_info, (batch_size,), "int32", elem_offset=length_info_elem_offset)
+        length_info = _declare_length_info(var_length_info, batch_size, False, length_info_elem_offset)
         T.match_buffer(var_k_rope_pos_offset, (batch_size,), "int32", elem_offset=k_rope_pos_offset_elem_offset)
         T.match_buffer(var_q_rope_position, (total_len,), "int32", elem_offset=q_rope_position_elem_offset)
         output = T.match_buffer(var_output, (total_len, num_heads, head_dim), dtype)
@@ -304,27 +312,32 @@ def paged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) 
                         first_page: T.let[T.int32] = page_indptr[batch[0]]
                         page_count: T.let[T.int32] = page_indptr[batch[0] + 1] - first_page
                         used: T.let[T.int32] = T.if_then_else(
-                            page_count > 0, (page_count - 1) * PAGE_SIZE + last_page_len[batch[0]], 0)
+                            page_count > 0, _get_kv_chunk_len(page_count, PAGE_SIZE, batch[0], length_info, False), 0)
                         visible: T.let[T.int32] = _visible(causal, used, q_count, row - q_start)
                         _start(q, row, head)
-                        _attend_pages(pages, page_values, first_page, kv_head, visible)
+                        _attend_pages(pages, page_values, first_page, kv_head, visible, batch[0], length_info, False)
                         _finish(output, lse, row, head)
 
     return batch_prefill_paged_kv
 
 
-def use_own_attention(cache: PagedKVCache, num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> int:
+def use_own_attention(
+    cache: PagedKVCache, num_kv_heads: int, num_heads: int, head_dim: int, dtype: str, windowed: bool = False
+) -> int:
     """Replace TVM's ragged and paged prefill and paged decode kernels of a just-created cache with
     Hearth's; how many.
 
-    For caches that rotate q and k before attention (RopeMode NORMAL or NONE): INLINE rotates inside
-    the kernels, which these do not do.
+    `windowed`: the windowed decode kernel too (a model with "mha_sliding" layers; elsewhere it is
+    never called, and TVM's is left as it was). For caches that rotate q and k before attention
+    (RopeMode NORMAL or NONE): INLINE rotates inside the kernels, which these do not do.
     """
     ours = {
         RAGGED_PREFILL: lambda: ragged_prefill(num_kv_heads, num_heads, head_dim, dtype),
         PAGED_PREFILL: lambda: paged_prefill(num_kv_heads, num_heads, head_dim, dtype),
         DECODE: lambda: paged_decode(num_kv_heads, num_heads, head_dim, dtype),
     }
+    if windowed:
+        ours[DECODE_WINDOWED] = lambda: paged_decode(num_kv_heads, num_heads, head_dim, dtype, windowed=True)
     builder = relax.BlockBuilder.current()
     replaced = 0
     for gvar, func in attention_kernels(cache):

@@ -120,7 +120,7 @@ class ReferenceLlama:
         q, k, v = self._qkv(x, layer)
         positions = np.arange(start, start + x.shape[0], dtype=np.float64)
         q, k = self._rotate(q, positions), self._rotate(k, positions)
-        out = self._attend(q, k, v, layer, start, 1 / math.sqrt(self.config.head_dim))
+        out = self._attend(q, k, v, layer, start, 1 / math.sqrt(self.config.head_dim), self.config.sliding_window)
         return self._linear(out, f"model.layers.{layer}.self_attn.o_proj")
 
     def _attend(

@@ -6,7 +6,7 @@ are scaled by sqrt(hidden), attention scores by query_pre_attn_scalar^-1/2, and 
 scores and logits may be soft-capped (Gemma 2; the scores inside the KV cache's kernels, see
 gemma/softcap.py). Layers alternate between a sliding window and the whole context; the paged KV cache
 calls its windowed kernels for the window's layers ("mha_sliding"), which keep the window themselves
-(gemma/window.py). The cache has one rotary base, and Gemma 3 has two, so the model rotates q and k
+(webapp/compile/window.py). The cache has one rotary base, and Gemma 3 has two, so the model rotates q and k
 itself and the cache does no rotary embedding.
 """
 
@@ -21,7 +21,7 @@ from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode
 
 from webapp.compile.gemma.config import GemmaConfig
 from webapp.compile.gemma.softcap import cap_attention_kernels
-from webapp.compile.gemma.window import RUNTIME_WINDOW, window_kernels
+from webapp.compile.window import RUNTIME_WINDOW, window_kernels
 from webapp.compile.llama.model import LlamaEmbedding, LlamaForCausalLM, LlamaMLP
 
 
@@ -140,7 +140,7 @@ class GemmaForCausalLM(LlamaForCausalLM):
         return logits if cap is None else op.tanh(logits / cap) * cap
 
     def adapt_kv_cache(self, cache: PagedKVCache) -> None:
-        """The window kept by the windowed kernels (gemma/window.py); scores soft-capped if the config says so."""
+        """The window kept by the windowed kernels (window.py); scores soft-capped if the config says so."""
         window_kernels(cache, self.config, self.dtype)
         if self.config.attn_logit_softcapping is not None:
             cap_attention_kernels(cache, self.config.attn_logit_softcapping)

@@ -44,6 +44,9 @@ class LlamaConfig:
     prefill_chunk_size: int  # most tokens one prefill call takes (compiled into the library)
     qk_norm: bool = False  # an RMSNorm over each query and key head before rotary embedding (Qwen3)
     rotary_dim: int | None = None  # leading dimensions of each head the rotary embedding turns; None: all
+    # Keys each query attends to, its own included (Mistral's, Phi-3's sliding window); None: all of them
+    # (no window, or one no shorter than the context window, which then never clips).
+    sliding_window: int | None = None
 
     @property
     def rotary_dimensions(self) -> int:
@@ -103,14 +106,14 @@ def _refuse_unsupported(raw: dict[str, Any]) -> None:
         )
 
 
-def _sliding_window(raw: dict[str, Any], model_type: str) -> int | float:
+def _sliding_window(raw: dict[str, Any], model_type: str, context: int) -> int | None:
     # Mistral and Phi-3 attend to the last sliding_window positions only; null means all of them.
     window = raw.get("sliding_window") if model_type in ("mistral", "phi3") else None
     if window is None:
-        return math.inf
+        return None
     if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
         raise ConfigError(f"config.json: 'sliding_window' must be a positive integer or null, not {window!r}")
-    return window
+    return window if window < context else None
 
 
 def _rotary_dim(raw: dict[str, Any], model_type: str, head_dim: int) -> int | None:
@@ -157,15 +160,11 @@ def read_llama_config(
         raise ConfigError("config.json: mlp_bias=true is not supported")
     hidden_size, num_heads, num_kv_heads, head_dim = attention_shape(raw)
     max_positions = _field(raw, "max_position_embeddings", int)
-    window = _sliding_window(raw, model_type)
-    context = context_window_size or min(max_positions, DEFAULT_CONTEXT_WINDOW_SIZE, window)
-    if context > window:
-        raise ConfigError(
-            f"config.json: sliding_window={raw['sliding_window']} is shorter than the context window of {context}; "
-            f"Hearth's compiler attends over the whole context, which is the same only within the window: "
-            f"use --context-window {raw['sliding_window']} or less, or {OTHER_BACKEND}"
-        )
-    chunk = min(prefill_chunk_size or DEFAULT_PREFILL_CHUNK_SIZE, context)
+    context = context_window_size or min(max_positions, DEFAULT_CONTEXT_WINDOW_SIZE)
+    window = _sliding_window(raw, model_type, context)
+    # The paged KV cache applies the window to keys of earlier chunks only; within one chunk every
+    # query sees every key before it, which is the same only while a chunk fits in the window.
+    chunk = min(prefill_chunk_size or DEFAULT_PREFILL_CHUNK_SIZE, context, window or context)
     attention_bias = bool(raw.get("attention_bias", False))
     rope_theta = _field(raw, "rope_theta", float, 10000.0)
     if not math.isfinite(rope_theta):
@@ -190,4 +189,5 @@ def read_llama_config(
         prefill_chunk_size=chunk,
         qk_norm=model_type == "qwen3",
         rotary_dim=_rotary_dim(raw, model_type, head_dim),
+        sliding_window=window,
     )

@@ -17,8 +17,8 @@ from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedK
 
 from webapp.compile import schedule_sets
 from webapp.compile.attention import use_own_attention
-
 from webapp.compile.llama.config import LlamaConfig
+from webapp.compile.window import RUNTIME_WINDOW, window_kernels
 
 
 class LlamaEmbedding(nn.Embedding):
@@ -177,16 +177,24 @@ class LlamaForCausalLM(nn.Module):
 
         Llama's: on GPU targets, in the fallback schedule set, Hearth's barrier-free kernels for a
         prompt's self-attention and for decoding (webapp/compile/attention.py) in place of TVM's.
+        With a sliding window, the windowed kernels keep it (webapp/compile/window.py): Hearth's
+        windowed decoding kernel, and TVM's for a prompt over cached pages. The self-attention
+        kernel serves each prefill chunk, which fits in the window (llama/config.py), so no key of
+        it falls outside.
         """
+        config = self.config
+        windowed = config.sliding_window is not None
         gpu = tvm.target.Target.current(allow_none=False).kind.name != "llvm"
         if gpu and schedule_sets.current().own_attention:
-            config = self.config
-            use_own_attention(cache, config.num_key_value_heads, config.num_attention_heads, config.head_dim, self.dtype)
+            heads = (config.num_key_value_heads, config.num_attention_heads, config.head_dim)
+            use_own_attention(cache, *heads, self.dtype, windowed=windowed)
+        if windowed:
+            window_kernels(cache, config, self.dtype)
 
     def kv_cache_layout(self) -> dict[str, Any]:
         """The KV cache's per-family arguments: attention kind per layer, and how it rotates keys."""
         config = self.config
-        return {
+        layout: dict[str, Any] = {
             "attn_kind": "mha",
             # NORMAL: the cache rotates q and k before attention, the way Hugging Face's Llama does.
             "rope_mode": RopeMode.NORMAL,
@@ -194,6 +202,15 @@ class LlamaForCausalLM(nn.Module):
             "rope_scaling": config.rope_scaling or {},
             "rotary_dim": config.rotary_dimensions,
         }
+        if config.sliding_window is not None:
+            # Every layer windowed; the runtime's own window clips nothing (its page tables clash in
+            # WebGPU, see window.py), the windowed kernels clip to config.sliding_window. TVM 0.27's
+            # runtime allocates a prefill's q/k/v buffers only if some layer's kind is "mha", so one
+            # "mha" entry follows the last layer: the layer partition ends before it, so it has no
+            # pages, and no layer of the model is it.
+            kinds = ["mha_sliding"] * config.num_hidden_layers + ["mha"]
+            layout.update(attn_kind=kinds, layer_sliding_window_size=RUNTIME_WINDOW)
+        return layout
 
     def export_spec(self) -> dict[str, dict[str, Any]]:
         """The exported functions as data: argument specs per function, in WebLLM's calling convention.

@@ -1,4 +1,4 @@
-"""The sliding window of Gemma's local layers, kept by the paged KV cache's windowed kernels themselves.
+"""A sliding window, kept by the paged KV cache's windowed kernels themselves (Gemma's local layers, Mistral's).
 
 Why not the cache's own per-layer window: TVM 0.27's runtime builds two page tables per step, the
 whole sequence's for full-attention layers and the window's for "mha_sliding" ones, and copies both
@@ -70,8 +70,34 @@ def clip_to_window(func: tirx.PrimFunc, window: int) -> tirx.PrimFunc:
     body = tvm_ffi.structural_map(func.body, [(TensorLoad, clip)])
     if not clipped:
         raise CompileError(
-            f"keeping Gemma's sliding window: TVM's kernel {func.attrs['global_symbol']} never reads its window "
+            f"keeping the sliding window: TVM's kernel {func.attrs['global_symbol']} never reads its window "
             f"offset (window.py follows TVM 0.27's kernels); use --backend mlc-llm"
+        )
+    return func.with_body(body)
+
+
+def _masked_keys_keep_maximum(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """TVM 0.27's CPU paged-prefill kernel, where a masked key leaves the running maximum as it was.
+
+    Its masked branch sets only the score, so the update after it reads a new maximum that is unset
+    (a query whose first key is masked: NaN) or the previous query's. Only the windowed kernel masks
+    keys of earlier chunks, so only it needs this.
+    """
+    kept = []
+
+    def keep(branch: tirx.IfThenElse) -> tirx.IfThenElse:
+        update = branch.then_case  # new_m[0] = max(m_val[0], S_val[0])
+        if not (isinstance(update, tirx.BufferStore) and update.buffer.name == "new_m" and branch.else_case):
+            return branch
+        kept.append(branch)
+        unchanged = tirx.BufferStore(update.buffer, update.value.a, update.indices)
+        return tirx.IfThenElse(branch.condition, update, tirx.SeqStmt([unchanged, branch.else_case]))
+
+    body = tvm_ffi.structural_map(func.body, [(tirx.IfThenElse, keep)])
+    if len(kept) != 1:
+        raise CompileError(
+            f"keeping the sliding window: TVM's kernel {func.attrs['global_symbol']} does not update its running "
+            f"maximum in one masked branch (window.py follows TVM 0.27's kernels); use --backend mlc-llm"
         )
     return func.with_body(body)
 
@@ -80,12 +106,12 @@ def _windowed_prefill(config: Any, dtype: str, target: tvm.target.Target) -> tir
     # TVM's own factory, as TIRPagedKVCache calls it, with the real window for its chunk mask.
     heads = (config.num_key_value_heads, config.num_attention_heads, config.head_dim, dtype, True, {})
     if target.kind.name == "llvm":
-        return _attention_prefill_cpu(*heads, sliding_window_size=config.sliding_window)
+        return _masked_keys_keep_maximum(_attention_prefill_cpu(*heads, sliding_window_size=config.sliding_window))
     return _attention_prefill(*heads, target, sliding_window_size=config.sliding_window)
 
 
 def window_kernels(cache: PagedKVCache, config: Any, dtype: str) -> int:
-    """Make the cache's windowed kernels keep Gemma's window (see the module docstring); returns how many."""
+    """Make the cache's windowed kernels keep config.sliding_window (see the module docstring); returns how many."""
     builder = relax.BlockBuilder.current()
     target = tvm.target.Target.current(allow_none=False)
     windowed = [(gvar, func) for gvar, func in attention_kernels(cache) if _is_windowed(func)]
