@@ -13,6 +13,7 @@ from webapp.compile.abi import ABI_FUNCTIONS, attach_abi
 from webapp.compile.architectures import Architecture, architecture
 from webapp.compile.fusion import FuseDequantizeMatmul
 from webapp.compile.memory import AttachMemoryUsage
+from webapp.compile.mlp_fusion import FuseGatedMLP
 from webapp.compile.norm_fusion import FuseNormAddNorm
 from webapp.compile.precise_math import use_precise_sin_cos
 from webapp.compile.schedule_sets import FALLBACK, ScheduleSet, building, current
@@ -123,6 +124,7 @@ def pipeline(
         relax.transform.DeadCodeElimination(list(entry_functions)),
         # x @ permute(w) -> one NT matmul kernel; the dequantize producer then fuses into it.
         relax.transform.FuseTransposeMatmul(),
+        FuseGatedMLP(),  # a decode step's gate/up projection and silu(gate) * up: one kernel
         FuseNormAddNorm(target),  # a post-norm, the residual add and the next norm: one kernel (Gemma)
         relax.backend.DispatchSampling(),
         relax.backend.DispatchSortScan(),

@@ -34,11 +34,19 @@ def _dlight_rules() -> tuple[Any, ...]:
             dl.gpu.Fallback())
 
 
+def _gpu_rules() -> tuple[Any, ...]:
+    from webapp.compile.mlp_fusion import GatedGEMV
+
+    # Hearth's gated MLP kernel (mlp_fusion.py) is no dlight layout: its workgroup-per-output schedule.
+    return (GatedGEMV(barrier_free=False), *_dlight_rules())
+
+
 def _barrier_free_rules() -> tuple[Any, ...]:
+    from webapp.compile.mlp_fusion import GatedGEMV
     from webapp.compile.schedules import RowGEMM, RowGEMV
 
     # Hearth's matmuls first; dlight's rules for the layouts and kernels they decline (norms, softmax...).
-    return (RowGEMV(), RowGEMM(), *_dlight_rules())
+    return (GatedGEMV(barrier_free=True), RowGEMV(), RowGEMM(), *_dlight_rules())
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class ScheduleSet:
 
 
 FALLBACK = ScheduleSet("fallback", own_attention=True, rules=_barrier_free_rules, library_suffix="")
-GPU = ScheduleSet("gpu", own_attention=False, rules=_dlight_rules, library_suffix="-gpu")
+GPU = ScheduleSet("gpu", own_attention=False, rules=_gpu_rules, library_suffix="-gpu")
 SCHEDULE_SETS = {schedule_set.name: schedule_set for schedule_set in (FALLBACK, GPU)}
 
 _current: ContextVar[ScheduleSet] = ContextVar("schedule_set", default=FALLBACK)
