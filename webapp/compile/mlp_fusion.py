@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import tvm
-import tvm_ffi
 from tvm import relax, s_tir, te, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
@@ -76,7 +75,7 @@ def _static(info: relax.TensorType) -> list[int] | None:
     return [int(d) for d in dims] if all(isinstance(d, tirx.IntImm) for d in dims) else None
 
 
-def _projection(mod: tvm.IRModule, value: relax.Expr | None) -> _Match | None:
+def _projection(value: relax.Expr | None) -> _Match | None:
     """An NT matmul of one token by a [2I, hidden] weight, output [1, 1, 2I]."""
     call_tir = tvm.ir.Op.get("relax.call_tir")
     if not (isinstance(value, relax.Call) and value.op == call_tir and value.args[0].name_hint.startswith("NT_matmul")):
@@ -97,7 +96,7 @@ def _projection(mod: tvm.IRModule, value: relax.Expr | None) -> _Match | None:
     return _Match(args[0], args[1]) if fits and x.dtype == out.dtype else None
 
 
-def _matches(mod: tvm.IRModule, func: relax.Function) -> dict[relax.Var, _Match]:
+def _matches(func: relax.Function) -> dict[relax.Var, _Match]:
     """The multiply bindings to replace, by their variable."""
     bound: dict[relax.Var, relax.Expr] = {}
     found: dict[relax.Var, _Match] = {}
@@ -128,7 +127,7 @@ def _matches(mod: tvm.IRModule, func: relax.Function) -> dict[relax.Var, _Match]
                     continue
                 gate, up = halves(act.args[0]), halves(other)
                 if gate and up and gate[0].same_as(up[0]) and (gate[1], up[1]) == (0, 1):
-                    match = _projection(mod, bound.get(gate[0]) if isinstance(gate[0], relax.Var) else None)
+                    match = _projection(bound.get(gate[0]) if isinstance(gate[0], relax.Var) else None)
                     if match is not None:
                         found[binding.var] = match
                         break
@@ -164,7 +163,7 @@ class _Rewriter(PyExprMutator):  # pylint: disable=abstract-method
     def rewrite(self) -> tvm.IRModule:
         for gvar, func in list(self.builder_.get().functions_items()):
             if isinstance(func, relax.Function):
-                self.matches = _matches(self.builder_.get(), func)
+                self.matches = _matches(func)
                 if self.matches:
                     self.builder_.update_func(gvar, relax.analysis.remove_all_unused(self.visit_expr(func)))
         return self.builder_.get()
