@@ -144,10 +144,12 @@ def test_regenerate_keeps_the_earlier_reply_as_a_version(app: Page) -> None:
     expect(replies(app)).to_have_count(1)
     expect(app.locator(".version-count")).to_have_text("2/2")
     second = replies(app).last.locator(".message-body").inner_text()
+    # Switching versions saves the choice before it redraws: wait for the count, then read.
     app.click("button[aria-label='Show the previous version']")
     expect(app.locator(".version-count")).to_have_text("1/2")
     assert replies(app).last.locator(".message-body").inner_text() == first
     app.click("button[aria-label='Show the next version']")
+    expect(app.locator(".version-count")).to_have_text("2/2")
     assert replies(app).last.locator(".message-body").inner_text() == second
     assert len(current_record(app)["messages"]) == 3
 
