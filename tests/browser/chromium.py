@@ -59,6 +59,24 @@ def launch(playwright: Any, gpu: bool = False) -> Any:
 
 
 @contextmanager
+def profile_page(profile: Path, gpu: bool = False) -> Iterator[Any]:
+    """A page in a browser started on the profile folder `profile`: what one run stores there (caches,
+    IndexedDB, localStorage) the next run on the same folder finds, as after a user restarts the browser.
+    The app's service worker is blocked, as in open_page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=GPU_ARGS if gpu else CHROMIUM_ARGS, headless=True,
+            service_workers="block",
+        )
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+@contextmanager
 def chromium_page(init_script: str | None = None, gpu: bool = False) -> Iterator[Any]:
     """A page in a browser of its own, for scripts (tests share the session's `browser` fixture:
     Playwright's sync API cannot run twice at once in one thread)."""
