@@ -73,6 +73,22 @@ def _visible(causal: Any, keys: Any, queries: Any, index: Any) -> Any:
 
 
 @T.macro(hygienic=False)
+def _attend_key(keys, key_at, values, value_at):
+    """Fold one key into the online softmax: its row is keys[key_at + (i,)], its value's values[value_at + (i,)]."""
+    running[2] = T.float32(0)
+    for i in T.unroll(head_dim):
+        running[2] = running[2] + query[i] * T.Cast("float32", keys[key_at + (i,)])
+    # Online softmax in base 2: rescale what was summed when the max grows.
+    maximum: T.let[T.float32] = T.max(running[0], running[2])
+    rescale: T.let[T.float32] = T.exp2(running[0] - maximum)
+    weight: T.let[T.float32] = T.exp2(running[2] - maximum)
+    running[1] = running[1] * rescale + weight
+    for i in T.unroll(head_dim):
+        acc[i] = acc[i] * rescale + weight * T.Cast("float32", values[value_at + (i,)])
+    running[0] = maximum
+
+
+@T.macro(hygienic=False)
 def _attend_pages(pages, page_values, first_page, kv_head, count, seq, length_info, windowed):
     """Attend over `count` slots of sequence `seq`'s pages, in order: its first ones, or with a sliding
     window (length_info [3, b]) its attention sink's and then its window's."""
@@ -80,17 +96,7 @@ def _attend_pages(pages, page_values, first_page, kv_head, count, seq, length_in
         slot: T.let[T.int32] = _get_seq_offset(j, seq, length_info, windowed)
         page: T.let[T.int32] = page_values[first_page + slot // PAGE_SIZE]
         offset: T.let[T.int32] = slot % PAGE_SIZE
-        running[2] = T.float32(0)
-        for i in T.unroll(head_dim):
-            running[2] = running[2] + query[i] * T.Cast("float32", pages[page, 0, kv_head, offset, i])
-        # Online softmax in base 2: rescale what was summed when the max grows.
-        maximum: T.let[T.float32] = T.max(running[0], running[2])
-        rescale: T.let[T.float32] = T.exp2(running[0] - maximum)
-        weight: T.let[T.float32] = T.exp2(running[2] - maximum)
-        running[1] = running[1] * rescale + weight
-        for i in T.unroll(head_dim):
-            acc[i] = acc[i] * rescale + weight * T.Cast("float32", pages[page, 1, kv_head, offset, i])
-        running[0] = maximum
+        _attend_key(pages, (page, 0, kv_head, offset), pages, (page, 1, kv_head, offset))
 
 
 def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str) -> tvm.tirx.PrimFunc:
@@ -155,17 +161,7 @@ def ragged_prefill(num_kv_heads: int, num_heads: int, head_dim: int, dtype: str)
                         visible: T.let[T.int32] = _visible(causal, kv_count, q_count, row - q_start)
                         _start(q, row, head)
                         for j in T.serial(visible):
-                            running[2] = T.float32(0)
-                            for i in T.unroll(head_dim):
-                                running[2] = running[2] + query[i] * T.Cast("float32", k[kv_start + j, kv_head, i])
-                            # Online softmax in base 2: rescale what was summed when the max grows.
-                            maximum: T.let[T.float32] = T.max(running[0], running[2])
-                            rescale: T.let[T.float32] = T.exp2(running[0] - maximum)
-                            weight: T.let[T.float32] = T.exp2(running[2] - maximum)
-                            running[1] = running[1] * rescale + weight
-                            for i in T.unroll(head_dim):
-                                acc[i] = acc[i] * rescale + weight * T.Cast("float32", v[kv_start + j, kv_head, i])
-                            running[0] = maximum
+                            _attend_key(k, (kv_start + j, kv_head), v, (kv_start + j, kv_head))
                         _finish(output, lse, row, head)
 
     return batch_prefill_ragged_kv
