@@ -29,9 +29,12 @@ from typing import Any
 def _dlight_rules() -> tuple[Any, ...]:
     from tvm.s_tir import dlight as dl
 
-    # mlc-llm's order: the first rule that accepts a kernel schedules it.
+    from webapp.compile.row_reduction import RowReduction
+
+    # mlc-llm's order: the first rule that accepts a kernel schedules it. Hearth's RowReduction
+    # takes the reductions dlight's two decline (a max), which its Fallback ran on one thread.
     return (dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.LowBatchGEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(),
-            dl.gpu.Fallback())
+            RowReduction(), dl.gpu.Fallback())
 
 
 def _gpu_rules() -> tuple[Any, ...]:
